@@ -1,0 +1,17 @@
+"""Celery configuration module: ``app.config_from_object("celery_stack.celeryconfig")``.
+
+Loads the topology named by ``CELERY_STACK_TOPOLOGY`` (default: the packaged
+demo topology) and exposes the derived settings as module attributes, for the
+fleet named by ``CELERY_STACK_FLEET`` (unset for producers and beat).
+See ``celery_stack.derive.connections`` for the broker/backend variables.
+"""
+
+import os
+
+from celery_stack.derive import celery_settings
+from celery_stack.topology import load
+
+_topology = load(os.environ.get("CELERY_STACK_TOPOLOGY") or None)
+globals().update(
+    celery_settings.build(_topology, os.environ, os.environ.get("CELERY_STACK_FLEET") or None)
+)

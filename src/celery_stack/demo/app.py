@@ -1,0 +1,10 @@
+"""The demo Celery application that fits the default topology.
+
+Any application works the same way: create the app, then load the settings
+derived from the topology with ``config_from_object``.
+"""
+
+from celery import Celery
+
+app = Celery("demo", include=["celery_stack.demo.tasks"])
+app.config_from_object("celery_stack.celeryconfig")
