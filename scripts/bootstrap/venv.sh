@@ -16,5 +16,6 @@ fi
 echo "bootstrap: preparing $VENV with pinned tools"
 [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
 "$VENV/bin/pip" install -q --disable-pip-version-check \
-  -c requirements/constraints.txt -r requirements/dev.txt -e .
+  -c requirements/constraints.txt -r requirements/dev.txt -e . \
+  2> >(grep -v "^WARNING: Location .* is ignored" >&2)
 echo "$want" > "$stamp"

@@ -59,7 +59,7 @@ def run(topology: Topology, env: Mapping[str, str] | None = None,
         remaining = max(0.1, deadline - time.monotonic())
         try:
             reply = pending[q.name].get(timeout=remaining, disable_sync_subtasks=False)
-        except Exception as exc:  # noqa: BLE001 - any failure is reported per queue
+        except Exception as exc:  # any failure (timeout, task error) is reported per queue
             kind = "no reply within timeout" if "Timeout" in type(exc).__name__ else repr(exc)
             results.append(ProbeResult(q.name, owners, error=kind))
             continue
