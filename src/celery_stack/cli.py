@@ -89,6 +89,23 @@ def cmd_smoke(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_secrets(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from . import secrets
+
+    directory = Path(args.directory)
+    if args.action == "ensure":
+        created = secrets.ensure(directory)
+        if created:
+            # Names only: a secret value is never printed.
+            print(f"secrets: generated {', '.join(created)} in {directory}")
+    problems = secrets.check(directory)
+    for problem in problems:
+        print(f"secrets: {problem}", file=sys.stderr)
+    return 1 if problems else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="celery-stack", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -119,11 +136,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=60.0, help="seconds for all probes")
     p.set_defaults(func=cmd_smoke)
 
+    p = sub.add_parser("secrets", help="generate missing secret files (0600) or check them")
+    p.add_argument("action", choices=["ensure", "check"])
+    p.add_argument("directory")
+    p.set_defaults(func=cmd_secrets)
+
     from .watchdog import run as watchdog
 
     p = sub.add_parser("watchdog", help="restart hung worker processes through Supervisor")
-    _topology_arg(p)
-    watchdog.add_arguments(p)
+    watchdog.add_arguments(p)  # its own --topology, same default as the others
     p.set_defaults(func=watchdog.run)
     return parser
 

@@ -52,27 +52,37 @@ def policy_definition(topology: Topology, queue: Queue) -> dict[str, Any]:
             # Spread queue leaders over the nodes instead of piling them on one.
             d["queue-leader-locator"] = "balanced"
     elif topology.broker.ha == "mirrored":
-        # Classic mirroring: only reachable on 3.x (validation refuses 4.x).
-        d["ha-mode"] = "exactly"
-        d["ha-params"] = topology.broker.mirror_count
-        d["ha-sync-mode"] = "automatic"
+        d.update(_mirroring(topology))
     return d
+
+
+def _mirroring(topology: Topology) -> dict[str, Any]:
+    # Classic mirroring: only reachable on 3.x (validation refuses 4.x).
+    return {"ha-mode": "exactly", "ha-params": topology.broker.mirror_count,
+            "ha-sync-mode": "automatic"}
+
+
+def _policy(vhost: str, queue_name: str, definition: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "vhost": vhost,
+        "name": f"celery-stack.{queue_name}",
+        "pattern": f"^{re.escape(queue_name)}$",
+        "apply-to": "queues",
+        "priority": POLICY_PRIORITY,
+        "definition": definition,
+    }
 
 
 def policies(topology: Topology, vhost: str) -> list[dict[str, Any]]:
     out = []
     for q in topology.queues:
         definition = policy_definition(topology, q)
-        if not definition:
-            continue
-        out.append({
-            "vhost": vhost,
-            "name": f"celery-stack.{q.name}",
-            "pattern": f"^{re.escape(q.name)}$",
-            "apply-to": "queues",
-            "priority": POLICY_PRIORITY,
-            "definition": definition,
-        })
+        if definition:
+            out.append(_policy(vhost, q.name, definition))
+        if q.dead_letter and q.type == "classic" and topology.broker.ha == "mirrored":
+            # A classic DLQ is mirrored only by policy: without one, the tasks
+            # dead-lettered from a mirrored queue would live on a single node.
+            out.append(_policy(vhost, q.dead_letter_queue, _mirroring(topology)))
     return out
 
 

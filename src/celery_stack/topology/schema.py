@@ -103,7 +103,9 @@ TOP = {
     "queues": _f(list),
     "routes": _f(list, []),
     "fleets": _f(list),
-    "beat": _f(dict, {}),
+    # A list is accepted only so that load.parse can refuse a second beat with
+    # a precise message (two schedulers send every periodic task twice).
+    "beat": _f((dict, list), {}, "one mapping {enabled, schedule}"),
     "monitoring": _f(dict, {}),
     "results": _f(dict, {}),
 }

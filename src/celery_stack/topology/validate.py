@@ -107,6 +107,11 @@ def _check_fleet(where: str, raw: dict, f: dict, queue_names: set[str], quorum: 
             f"{where}.name: {name!r} is not usable as a Supervisor program / Celery node name; "
             "use lower-case letters, digits, '_' or '-' (at most 63 characters)"
         )
+    if name == "beat":
+        errors.append(
+            f"{where}.name: 'beat' is reserved: its program celery-beat would clash with the "
+            "beat scheduler's Supervisor program; rename the fleet"
+        )
     consumed = f.get("queues")
     if consumed is not None:
         if not consumed:
@@ -162,7 +167,9 @@ def _check_autoscale(where: str, raw: dict, f: dict, quorum: set[str],
                      errors: list[str]) -> None:
     auto = f.get("autoscale")
     if auto is None:
-        if f.get("concurrency") is None and "concurrency" in raw:
+        # raw, not f: a concurrency of the wrong type is already reported and
+        # left out of f; it must not read as an explicit null here.
+        if "concurrency" in raw and raw["concurrency"] is None:
             errors.append(f"{where}.concurrency: null needs autoscale; set a pool size")
         return
     if raw.get("concurrency") is not None:
@@ -204,9 +211,27 @@ def check_beat(beat: dict, entries: list[dict], queue_names: set[str], errors: l
                 f"{where}.cron: {cron!r} needs 5 fields: minute hour day_of_month month "
                 "day_of_week"
             )
+        elif cron is not None:
+            problem = _cron_problem(cron)
+            if problem:
+                errors.append(f"{where}.cron: {cron!r} is not a valid schedule ({problem}); "
+                              "fix the out-of-range or misspelt field")
         q = e.get("queue")
         if q is not None and q not in queue_names:
             errors.append(f"{where}.queue: unknown queue {q!r}; define it under queues")
+
+
+def _cron_problem(cron: str) -> str | None:
+    """Why Celery's crontab refuses ``cron`` (5 fields), or None if it accepts it."""
+    from celery.schedules import crontab
+
+    minute, hour, dom, month, dow = cron.split()
+    try:
+        crontab(minute=minute, hour=hour, day_of_month=dom, month_of_year=month,
+                day_of_week=dow)
+    except ValueError as exc:
+        return str(exc)
+    return None
 
 
 def check_monitoring(mon: dict, errors: list[str]) -> None:

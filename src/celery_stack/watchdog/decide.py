@@ -8,7 +8,7 @@ tested exhaustively without Supervisor, Celery or a broker.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from ..topology.model import Fleet
 
@@ -120,7 +120,7 @@ def _hung_reason(obs: Observation, fleet: Fleet, history: History, now: float,
     ready = sum(obs.ready.get(q, 0) for q in fleet.queues)
     text = f"answers ping; processed nothing for {_seconds(stalled)}"
     if stalled < options.stalled_after:
-        return None, "answers ping; progressing" if stalled == 0 else text
+        return None, f"answers ping; last progress {_seconds(stalled)} ago"
     if obs.active is None or obs.active > 0:
         # Running tasks (or unknown): busy, not hung. Never restart a busy worker.
         busy = "unknown" if obs.active is None else str(obs.active)
@@ -163,10 +163,10 @@ def decide(obs: Observation, fleet: Fleet, history: History, now: float,
         return (Decision(BACKOFF, f"{why}; but restarted {len(restarts)} time(s) in the last "
                                   f"{_seconds(options.restart_window)}: backing off"),
                 current)
-    # A restarted process starts a fresh history; the restart counts toward backoff.
-    return Decision(RESTART, why), History(None, None, (*restarts, now))
+    # The caller applies ``restarted`` only if it really restarts (not on --dry-run).
+    return Decision(RESTART, why), current
 
 
-def without_last_restart(history: History) -> History:
-    """History for a dry run: the restart was only reported, so keep observing."""
-    return replace(history, restarts=history.restarts[:-1])
+def restarted(history: History, now: float) -> History:
+    """History after the watchdog restarted the process: the restart counts toward backoff."""
+    return History(None, None, (*history.restarts, now))

@@ -1,0 +1,46 @@
+#!/bin/sh
+# Install secrets with the owner/mode RabbitMQ needs (compose file secrets
+# cannot set them), write per-deployment settings, then exec the server as
+# the rabbitmq user so it is PID 1 and receives SIGTERM itself.
+set -eu
+
+die() { echo "rabbitmq-entrypoint: $*" >&2; exit 64; }
+
+cookie_file=${RABBITMQ_ERLANG_COOKIE_FILE:-/run/secrets/erlang_cookie}
+definitions_file=${RABBITMQ_DEFINITIONS_FILE:-/run/secrets/rabbitmq_definitions}
+memory=${RABBITMQ_VM_MEMORY_HIGH_WATERMARK:?set RABBITMQ_VM_MEMORY_HIGH_WATERMARK, e.g. 1GiB}
+disk=${RABBITMQ_DISK_FREE_LIMIT:?set RABBITMQ_DISK_FREE_LIMIT, e.g. 1GiB}
+
+[ "$(id -u)" = 0 ] || die "must start as root to install the Erlang cookie (it drops to rabbitmq)"
+
+# --- Erlang cookie: one random value per cluster, never baked into an image.
+[ -r "$cookie_file" ] || die "Erlang cookie file $cookie_file is missing or unreadable; mount it as a secret (RABBITMQ_ERLANG_COOKIE_FILE)"
+cookie=$(tr -d '\r\n' < "$cookie_file")
+[ "${#cookie}" -ge 32 ] || die "Erlang cookie in $cookie_file is shorter than 32 characters; generate a random one (e.g. openssl rand -hex 32)"
+case $cookie in *[!A-Za-z0-9]*) die "Erlang cookie in $cookie_file must be letters and digits only" ;; esac
+target=/var/lib/rabbitmq/.erlang.cookie
+rm -f "$target"
+# umask first: the file never exists with wider permissions, even briefly.
+(umask 0377 && printf '%s' "$cookie" > "$target")
+chown rabbitmq:rabbitmq "$target"
+chmod 0400 "$target"
+unset cookie
+
+# --- Definitions (vhost, users with password hashes, queues, policies).
+[ -r "$definitions_file" ] || die "definitions file $definitions_file is missing or unreadable; mount it as a secret (RABBITMQ_DEFINITIONS_FILE): without it the node would have no users"
+install -o rabbitmq -g rabbitmq -m 0400 "$definitions_file" /run/rabbitmq/definitions.json
+
+# Values are checked by RabbitMQ itself (it refuses to boot on a bad unit).
+cat > /etc/rabbitmq/conf.d/10-runtime.conf <<CONF
+# Written by the entrypoint at container start; do not edit.
+load_definitions = /run/rabbitmq/definitions.json
+vm_memory_high_watermark.absolute = $memory
+disk_free_limit.absolute = $disk
+CONF
+
+# Top level only: a fresh volume may be root-owned; a recursive chown of a big
+# data directory would slow every start.
+chown rabbitmq:rabbitmq /var/lib/rabbitmq
+cd /var/lib/rabbitmq
+exec setpriv --reuid=rabbitmq --regid=rabbitmq --init-groups --inh-caps=-all \
+  env HOME=/var/lib/rabbitmq /usr/lib/rabbitmq/bin/rabbitmq-server "$@"
