@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 import yaml
 
-from celery_stack.topology import TopologyError, default_path, load, loads
+from celery_stack.topology import TopologyError, load, loads
 from celery_stack.topology.model import CONTAINER_GRACE_MARGIN, STOP_WAIT_MARGIN
 
 
@@ -36,16 +34,6 @@ def test_missing_file_is_a_clear_error(tmp_path):
         load(path)
     assert str(path) in str(info.value)
     assert "No such file" in info.value.errors[0]
-
-
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode")
-def test_unreadable_file_is_a_clear_error(tmp_path):
-    path = tmp_path / "secret.yml"
-    path.write_text(default_path().read_text(encoding="utf-8"), encoding="utf-8")
-    path.chmod(0)
-    with pytest.raises(TopologyError) as info:
-        load(path)
-    assert "Permission denied" in info.value.errors[0]
 
 
 def test_directory_is_a_clear_error(tmp_path):
