@@ -12,7 +12,7 @@ import json
 import os
 import sys
 
-from .derive import celery_settings, rabbitmq, supervisor
+from .derive import celery_settings, compose, rabbitmq, rabbitmq_users, supervisor
 from .derive.connections import SettingsError
 from .topology import TopologyError, load
 
@@ -39,23 +39,35 @@ def cmd_render(args: argparse.Namespace) -> int:
     topology = load(args.topology)
     if args.what == "supervisor":
         paths = supervisor.Paths(
-            celery_bin=args.celery_bin, topology_file=args.topology_file or args.topology,
+            celery_bin=args.celery_bin, celery_stack_bin=args.celery_stack_bin,
+            topology_file=args.topology_file or args.topology,
             log_dir=args.log_dir, user=args.user, directory=args.directory,
             beat_schedule_file=args.beat_schedule_file,
             env_file_vars=tuple(tuple(e.split("=", 1)) for e in args.env),
         )
-        fleets = [f for f in (args.fleets or "").split(",") if f]
-        unknown = sorted(set(fleets) - {f.name for f in topology.fleets})
-        if unknown:
-            print(f"--fleets: unknown fleet(s) {', '.join(unknown)}", file=sys.stderr)
-            return 2
-        sys.stdout.write(supervisor.render(topology, paths, fleets or None, beat=args.beat))
+        fleets = None  # all
+        if args.fleets == "none":
+            fleets = []
+        elif args.fleets:
+            fleets = [f for f in args.fleets.split(",") if f]
+            unknown = sorted(set(fleets) - {f.name for f in topology.fleets})
+            if unknown:
+                print(f"--fleets: unknown fleet(s) {', '.join(unknown)}", file=sys.stderr)
+                return 2
+        sys.stdout.write(supervisor.render(topology, paths, fleets, beat=args.beat,
+                                           watchdog_interval=args.watchdog_interval))
     elif args.what == "rabbitmq":
-        print(json.dumps(rabbitmq.definitions(topology, args.vhost), indent=2, sort_keys=True))
+        doc = rabbitmq.definitions(topology, args.vhost)
+        if args.rabbitmq_user:
+            users = [rabbitmq_users.parse_user_spec(s) for s in args.rabbitmq_user]
+            doc = rabbitmq_users.merge(rabbitmq_users.definitions(args.vhost, users), doc)
+        print(json.dumps(doc, indent=2, sort_keys=True))
     elif args.what == "celery-settings":
         settings = celery_settings.build(topology, os.environ, args.fleet)
         print(json.dumps(celery_settings.redacted(settings), indent=2, sort_keys=True,
                          default=str))
+    elif args.what == "compose":
+        sys.stdout.write(compose.render(topology))
     elif args.what == "summary":
         print(json.dumps(summary(topology), indent=2, sort_keys=True))
     return 0
@@ -70,7 +82,7 @@ def summary(topology) -> dict:
                             "processes": f.processes, "stop_wait": f.stop_wait}
                    for f in topology.fleets},
         "beat": topology.beat.enabled,
-        "container_grace_period": topology.container_grace_period,
+        "container_grace_period": topology.container_grace_period(),
         "longest_stop_wait": topology.longest_stop_wait,
     }
 
@@ -115,9 +127,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_validate)
 
     p = sub.add_parser("render", help="print a config derived from the topology")
-    p.add_argument("what", choices=["supervisor", "rabbitmq", "celery-settings", "summary"])
+    p.add_argument("what", choices=["supervisor", "rabbitmq", "celery-settings", "summary",
+                                     "compose"])
     _topology_arg(p)
-    p.add_argument("--fleets", help="supervisor: comma-separated fleets (default: all)")
+    p.add_argument("--fleets", help="supervisor: comma-separated fleets, or 'none' "
+                   "(default: all)")
+    p.add_argument("--watchdog-interval", type=int, default=0, metavar="S",
+                   help="supervisor: add the watchdog as a program running every S seconds")
+    p.add_argument("--celery-stack-bin", default="celery-stack",
+                   help="supervisor: path of celery-stack (watchdog program)")
     p.add_argument("--beat", action="store_true", help="supervisor: add the beat program")
     p.add_argument("--celery-bin", default="celery", help="supervisor: path of celery")
     p.add_argument("--topology-file", help="supervisor: topology path on the target host")
@@ -128,6 +146,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
                    help="supervisor: extra environment for every program (repeatable)")
     p.add_argument("--vhost", default="/", help="rabbitmq: virtual host")
+    p.add_argument("--rabbitmq-user", action="append", default=[],
+                   metavar="NAME:ROLE:PASSWORD_FILE",
+                   help="rabbitmq: add a user (application|monitoring|admin) with a salted "
+                        "SHA-256 hash of PASSWORD_FILE's content (repeatable)")
     p.add_argument("--fleet", help="celery-settings: settings as seen by this fleet")
     p.set_defaults(func=cmd_render)
 

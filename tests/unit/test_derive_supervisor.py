@@ -82,7 +82,7 @@ def test_supervisor_settings_hold_the_shutdown_budget(topology, programs):
         assert fleet.soft_time_limit is not None
         assert stop > fleet.time_limit > fleet.soft_time_limit, fleet.name
         # The container runtime must wait longer than Supervisor does.
-        assert topology.container_grace_period > stop
+        assert topology.container_grace_period((fleet.name,)) > stop
         for key in ("stopasgroup", "killasgroup", "autorestart", "autostart"):
             assert section.getboolean(key), f"{fleet.name}: {key}"
         assert section["stopsignal"] == "TERM"

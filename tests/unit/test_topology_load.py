@@ -63,10 +63,18 @@ def test_error_lists_every_problem_in_its_message(base):
 
 def test_shutdown_budget_ordering_holds_for_every_fleet():
     topology = load(None)
-    grace = topology.container_grace_period
+    grace = topology.container_grace_period()
     for fleet in topology.fleets:
         assert fleet.soft_time_limit is None or fleet.soft_time_limit < fleet.time_limit
         assert fleet.time_limit < fleet.stop_wait < grace, fleet.name
+        assert fleet.stop_wait < topology.container_grace_period((fleet.name,)), fleet.name
+
+
+def test_container_grace_covers_fleets_stopped_one_after_another():
+    # Supervisor stops program groups sequentially: the budget adds up.
+    topology = load(None)
+    waits = sum(f.stop_wait for f in topology.fleets)
+    assert topology.container_grace_period() > waits
 
 
 def test_stop_wait_defaults_to_time_limit_plus_margin(base, build):
@@ -80,7 +88,7 @@ def test_explicit_stop_wait_is_used_and_drives_container_grace(base, build):
     topology = build(base)
     assert topology.fleet("default").stop_wait == 1000
     assert topology.longest_stop_wait == 1000
-    assert topology.container_grace_period == 1000 + CONTAINER_GRACE_MARGIN
+    assert topology.container_grace_period(("default",)) == 1000 + CONTAINER_GRACE_MARGIN
 
 
 def test_defaults_fill_omitted_keys(build):

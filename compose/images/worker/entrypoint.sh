@@ -5,7 +5,9 @@
 #
 # Environment: CELERY_STACK_TOPOLOGY (default: the packaged demo topology),
 # CELERY_STACK_FLEETS (comma-separated, default: all), CELERY_STACK_BEAT=1 to
-# run beat here (exactly one container of a deployment), and the broker/backend
+# run beat here (exactly one container of a deployment; CELERY_STACK_FLEETS=none
+# for a beat-only container), CELERY_STACK_WATCHDOG_INTERVAL=S to run the
+# watchdog every S seconds as a Supervisor program, and the broker/backend
 # variables of celery_stack.derive.connections.
 # With arguments, runs them instead (e.g. "celery-stack smoke").
 set -eu
@@ -34,7 +36,9 @@ fi
 celery-stack render celery-settings > /dev/null
 
 set -- render supervisor --user celery --directory /var/lib/celery-stack \
-  --celery-bin /opt/celery-stack/venv/bin/celery
+  --celery-bin /opt/celery-stack/venv/bin/celery \
+  --celery-stack-bin /opt/celery-stack/venv/bin/celery-stack \
+  --watchdog-interval "${CELERY_STACK_WATCHDOG_INTERVAL:-0}"
 [ -z "${CELERY_STACK_TOPOLOGY:-}" ] || set -- "$@" --topology "$CELERY_STACK_TOPOLOGY"
 [ -z "${CELERY_STACK_FLEETS:-}" ] || set -- "$@" --fleets "$CELERY_STACK_FLEETS"
 [ "${CELERY_STACK_BEAT:-0}" != 1 ] || set -- "$@" --beat

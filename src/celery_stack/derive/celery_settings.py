@@ -20,6 +20,10 @@ from . import connections
 
 # Exchange every task queue is bound to (by its own name as routing key).
 TASK_EXCHANGE = "celery"
+# Topic, not direct: Celery's native delayed delivery (ETA/countdown on
+# quorum queues) only works for queues bound to topic exchanges; with exact
+# binding keys a topic exchange routes like a direct one.
+TASK_EXCHANGE_TYPE = "topic"
 # Modules every worker imports: the smoke probe task lives there.
 PROBE_MODULE = "celery_stack.probe"
 
@@ -35,7 +39,7 @@ def queue_arguments(queue_type: str) -> dict[str, str]:
 
 
 def task_queues(topology: Topology) -> tuple[Queue, ...]:
-    exchange = Exchange(TASK_EXCHANGE, type="direct", durable=True)
+    exchange = Exchange(TASK_EXCHANGE, type=TASK_EXCHANGE_TYPE, durable=True)
     return tuple(
         Queue(q.name, exchange, routing_key=q.name, durable=True,
               queue_arguments=queue_arguments(q.type))
@@ -108,6 +112,7 @@ def build(topology: Topology, env: Mapping[str, str], fleet: str | None = None,
         "task_routes": task_routes(topology),
         "task_default_queue": topology.app.default_queue,
         "task_default_exchange": TASK_EXCHANGE,
+        "task_default_exchange_type": TASK_EXCHANGE_TYPE,
         "task_default_routing_key": topology.app.default_queue,
         "task_default_queue_type": topology.queue(topology.app.default_queue).type,
         # A typo in a queue name must fail at publish time, not create an

@@ -21,7 +21,7 @@ import re
 from typing import Any
 
 from ..topology.model import Queue, Topology
-from .celery_settings import TASK_EXCHANGE, queue_arguments
+from .celery_settings import TASK_EXCHANGE, TASK_EXCHANGE_TYPE, queue_arguments
 
 DLX = "celery-stack.dlx"
 POLICY_PRIORITY = 10  # above 0 (operator defaults), below anything an admin adds at 100+
@@ -88,7 +88,7 @@ def policies(topology: Topology, vhost: str) -> list[dict[str, Any]]:
 
 def definitions(topology: Topology, vhost: str = "/") -> dict[str, list[dict[str, Any]]]:
     exchanges = [{
-        "vhost": vhost, "name": TASK_EXCHANGE, "type": "direct", "durable": True,
+        "vhost": vhost, "name": TASK_EXCHANGE, "type": TASK_EXCHANGE_TYPE, "durable": True,
         "auto_delete": False, "internal": False, "arguments": {},
     }]
     queues, bindings = [], []

@@ -161,7 +161,11 @@ class Topology:
     def longest_stop_wait(self) -> int:
         return max(f.stop_wait for f in self.fleets)
 
-    @property
-    def container_grace_period(self) -> int:
-        """Compose ``stop_grace_period`` for a container running every fleet."""
-        return self.longest_stop_wait + CONTAINER_GRACE_MARGIN
+    def container_grace_period(self, fleets: tuple[str, ...] | None = None) -> int:
+        """Runtime stop grace for one container/host running ``fleets`` (default: all).
+
+        Supervisor stops program groups one after another, not in parallel,
+        so the budget is the sum of their stop waits plus a margin.
+        """
+        chosen = self.fleets if fleets is None else [self.fleet(n) for n in fleets]
+        return sum(f.stop_wait for f in chosen) + CONTAINER_GRACE_MARGIN

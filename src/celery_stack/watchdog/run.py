@@ -246,6 +246,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="report decisions, never stop or start anything")
     parser.add_argument("--quiet", action="store_true",
                         help="log only restarts, backoffs and failures")
+    parser.add_argument("--interval", type=_non_negative, metavar="S",
+                        default=float(os.environ.get("CELERY_STACK_WATCHDOG_INTERVAL") or 0),
+                        help="run a pass every S seconds forever (for containers without "
+                             "cron); 0: one pass, for cron (default: %(default)s)")
 
 
 def _options(args: argparse.Namespace) -> RunOptions:
@@ -270,6 +274,18 @@ def _emit(report: Report, quiet: bool) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """One pass (cron), or a pass every ``--interval`` seconds (Supervisor program)."""
+    if not args.interval:
+        return run_pass(args)
+    rc = run_pass(args)
+    if rc == 2:
+        return rc  # a configuration error will not fix itself: let the supervisor see it
+    while True:
+        time.sleep(args.interval)
+        run_pass(args)
+
+
+def run_pass(args: argparse.Namespace) -> int:
     """0: the pass ran (restarts included); 1: probes or a restart failed; 2: configuration."""
     try:
         topology = load(args.topology)
