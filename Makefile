@@ -11,7 +11,22 @@ BIN := $(VENV)/bin
 # Shipped topologies that must always validate (invalid-* are negative examples).
 TOPOLOGIES := src/celery_stack/data/topology.yml $(filter-out examples/topologies/invalid-%,$(wildcard examples/topologies/*.yml))
 
+# --- compose stack -------------------------------------------------------
+# TOPOLOGY: the topology the stack runs (your own: make up TOPOLOGY=path).
+TOPOLOGY ?= src/celery_stack/data/topology.yml
+SECRETS := secrets
+GENERATED := compose/generated
+VHOST := celery
+SECRET_FILES := $(addprefix $(SECRETS)/,erlang_cookie rabbitmq_admin_password rabbitmq_app_password \
+  rabbitmq_monitoring_password redis_password flower_password haproxy_stats_password)
+COMPOSE := docker compose -f compose/compose.yaml -f $(GENERATED)/fleets.yaml
+# Production wants 65536 open files; never ask for more than this host allows.
+CELERY_STACK_NOFILE ?= $(shell n=$$(ulimit -Hn); if [ "$$n" = unlimited ] || [ "$$n" -ge 65536 ]; then echo 65536; else echo "$$n"; fi)
+export CELERY_STACK_NOFILE
+export CELERY_STACK_TOPOLOGY_FILE := $(abspath $(TOPOLOGY))
+
 .PHONY: help bootstrap venv docker-engine docker-compose base-images lint unit validate integration test lock
+.PHONY: up smoke down clean logs ps credentials secrets compose-files
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -34,6 +49,8 @@ lint: venv ## yamllint, ansible-lint (production profile, offline), ruff
 	@$(BIN)/yamllint --strict .
 	@PATH="$(abspath $(BIN)):$$PATH" $(BIN)/ansible-lint
 	@$(BIN)/ruff check src tests
+	@$(MAKE) -s compose-files
+	@$(COMPOSE) config -q
 
 unit: venv ## Unit tests of the package (pure logic, no Docker)
 	@$(BIN)/pytest tests/unit -q
@@ -51,3 +68,61 @@ lock: venv ## Regenerate requirements/constraints.txt from the current venv
 	@{ echo "# Frozen transitive versions of requirements/dev.txt + the package, verified together."; \
 	   echo "# Regenerate with: make lock"; \
 	   $(BIN)/pip freeze --exclude-editable | grep -v '^celery-stack'; } > requirements/constraints.txt
+
+# --- compose stack ---------------------------------------------------------
+
+secrets: venv ## Generate missing secrets (0600, git-ignored, never overwritten or printed)
+	@$(BIN)/celery-stack secrets ensure $(SECRETS)
+
+$(SECRET_FILES): | venv
+	@$(BIN)/celery-stack secrets ensure $(SECRETS)
+
+# Rebuilt only when the topology or a password changes (salted hashes differ per render).
+$(SECRETS)/rabbitmq_definitions.json: $(TOPOLOGY) $(SECRET_FILES)
+	@$(BIN)/celery-stack validate $(TOPOLOGY) >/dev/null
+	@umask 077; $(BIN)/celery-stack render rabbitmq --topology $(TOPOLOGY) --vhost $(VHOST) \
+	  --rabbitmq-user admin:admin:$(SECRETS)/rabbitmq_admin_password \
+	  --rabbitmq-user celery:application:$(SECRETS)/rabbitmq_app_password \
+	  --rabbitmq-user monitoring:monitoring:$(SECRETS)/rabbitmq_monitoring_password > $@.tmp
+	@mv $@.tmp $@
+
+$(GENERATED)/fleets.yaml: $(TOPOLOGY) | venv
+	@mkdir -p $(GENERATED)
+	@$(BIN)/celery-stack render compose --topology $(TOPOLOGY) > $@.tmp
+	@mv $@.tmp $@
+
+compose-files: $(SECRETS)/rabbitmq_definitions.json $(GENERATED)/fleets.yaml
+
+up: bootstrap compose-files ## Start the whole stack, wait until healthy, smoke-test it, print endpoints
+	@$(COMPOSE) build -q
+	@$(COMPOSE) up -d --wait --wait-timeout 600 --remove-orphans --quiet-pull
+	@$(MAKE) -s smoke
+	@$(MAKE) -s credentials
+
+smoke: compose-files ## Probe every queue through HAProxy; fails unless each fleet serves its own queue
+	@svc=$$($(BIN)/python -c 'import json,sys; d=json.load(sys.stdin); print("beat" if d["beat"] else "worker-" + sorted(d["fleets"])[0])' \
+	  < <($(BIN)/celery-stack render summary --topology $(TOPOLOGY))); \
+	$(COMPOSE) exec -T -e CELERY_STACK_BROKER_HOSTS=haproxy:5672 "$$svc" celery-stack smoke --timeout 90
+
+credentials: ## Where the generated secrets are and who uses them (never their values)
+	@echo "Endpoints (bound to $${CELERY_STACK_BIND:-127.0.0.1}):"
+	@echo "  AMQP via HAProxy   amqp://celery@localhost:$${AMQP_PORT:-5672}/$(VHOST)  password: $(SECRETS)/rabbitmq_app_password"
+	@echo "  RabbitMQ mgmt UI   http://localhost:$${MANAGEMENT_PORT:-15672}/  user admin, password: $(SECRETS)/rabbitmq_admin_password"
+	@echo "  HAProxy stats      http://localhost:$${HAPROXY_STATS_PORT:-8404}/  user admin, password: $(SECRETS)/haproxy_stats_password"
+	@echo "  Flower             http://localhost:$${FLOWER_PORT:-5555}/  user admin, password: $(SECRETS)/flower_password"
+	@echo "  Redis (not published) user celery, password: $(SECRETS)/redis_password"
+
+down: ## Stop and remove the containers; keep data volumes and secrets
+	@if [ -f $(GENERATED)/fleets.yaml ]; then $(COMPOSE) down --remove-orphans; fi
+
+clean: ## Remove containers, volumes and generated secrets (asks first; FORCE=1 to skip)
+	@if [ "$(FORCE)" != 1 ]; then \
+	  read -r -p "Delete the stack's data volumes and secrets? [y/N] " a; [ "$$a" = y ] || { echo aborted; exit 1; }; fi
+	@if [ -f $(GENERATED)/fleets.yaml ]; then $(COMPOSE) down -v --remove-orphans; fi
+	@rm -rf $(SECRETS) $(GENERATED)
+
+logs: ## Follow the stack's logs
+	@$(COMPOSE) logs -f --tail=100
+
+ps: ## Show the stack's services and their health
+	@$(COMPOSE) ps

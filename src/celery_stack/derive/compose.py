@@ -14,7 +14,7 @@ import yaml
 
 from ..topology.model import Topology
 
-BASE_FILE = "../worker.yaml"  # relative to compose/generated/
+BASE_FILE = "worker.yaml"  # compose resolves it from the project directory (compose/)
 BASE_SERVICE = "worker"
 
 
@@ -38,5 +38,5 @@ def services(topology: Topology) -> dict[str, Any]:
 
 
 def render(topology: Topology) -> str:
-    header = "# Generated from the topology by `celery-stack render compose`; do not edit.\n"
+    header = "---\n# Generated from the topology by `celery-stack render compose`; do not edit.\n"
     return header + yaml.safe_dump(services(topology), sort_keys=True)

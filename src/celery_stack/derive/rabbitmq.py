@@ -108,5 +108,15 @@ def definitions(topology: Topology, vhost: str = "/") -> dict[str, list[dict[str
         bindings.append({"vhost": vhost, "source": DLX, "destination": q.dead_letter_queue,
                          "destination_type": "queue", "routing_key": q.dead_letter_queue,
                          "arguments": {}})
-    return {"exchanges": exchanges, "queues": queues, "bindings": bindings,
-            "policies": policies(topology, vhost)}
+    return {"vhosts": [vhost_definition(topology, vhost)], "exchanges": exchanges,
+            "queues": queues, "bindings": bindings, "policies": policies(topology, vhost)}
+
+
+def vhost_definition(topology: Topology, vhost: str) -> dict[str, Any]:
+    d: dict[str, Any] = {"name": vhost}
+    if topology.broker.ha == "quorum" and _version(topology) >= (3, 11):
+        # Queues a client declares without a type (other apps, tools) become
+        # quorum queues too, instead of silently non-replicated classic ones.
+        d["default_queue_type"] = "quorum"
+        d["metadata"] = {"default_queue_type": "quorum"}
+    return d

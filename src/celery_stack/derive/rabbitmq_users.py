@@ -77,7 +77,11 @@ def verify(password: str, encoded: str) -> bool:
 
 def definitions(vhost: str, users: Iterable[User],
                 hasher: Callable[[str], str] = password_hash) -> dict[str, list[dict[str, Any]]]:
-    """``vhosts``, ``users`` and ``permissions`` for ``users`` on ``vhost``."""
+    """``users`` and ``permissions`` for ``users`` on ``vhost``.
+
+    The vhost itself comes from ``rabbitmq.definitions`` (it knows the
+    version-dependent default queue type).
+    """
     users = list(users)
     names = [u.name for u in users]
     dupes = sorted({n for n in names if names.count(n) > 1})
@@ -99,7 +103,7 @@ def definitions(vhost: str, users: Iterable[User],
                           "limits": {}})
         permissions.append({"user": u.name, "vhost": vhost, "configure": role.configure,
                             "write": role.write, "read": role.read})
-    return {"vhosts": [{"name": vhost}], "users": out_users, "permissions": permissions}
+    return {"users": out_users, "permissions": permissions}
 
 
 def parse_user_spec(spec: str, read: Reader = read_file) -> User:
