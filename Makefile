@@ -25,6 +25,7 @@ CELERY_STACK_NOFILE ?= $(shell n=$$(ulimit -Hn); if [ "$$n" = unlimited ] || [ "
 export CELERY_STACK_NOFILE
 export CELERY_STACK_TOPOLOGY_FILE := $(abspath $(TOPOLOGY))
 
+
 .PHONY: help bootstrap venv docker-engine docker-compose base-images lint unit validate integration test lock
 .PHONY: up smoke down clean logs ps credentials secrets compose-files
 
@@ -94,8 +95,8 @@ $(GENERATED)/fleets.yaml: $(TOPOLOGY) | venv
 compose-files: $(SECRETS)/rabbitmq_definitions.json $(GENERATED)/fleets.yaml
 
 up: bootstrap compose-files ## Start the whole stack, wait until healthy, smoke-test it, print endpoints
-	@$(COMPOSE) build -q
-	@$(COMPOSE) up -d --wait --wait-timeout 600 --remove-orphans --quiet-pull
+	@$(COMPOSE) config --format json | $(BIN)/python scripts/build_images.py 2> >(grep -v "legacy builder\|buildx\|docs.docker.com/go/buildx\|^ *$$" >&2)
+	@$(COMPOSE) up -d --no-build --wait --wait-timeout 600 --remove-orphans --quiet-pull
 	@$(MAKE) -s smoke
 	@$(MAKE) -s credentials
 

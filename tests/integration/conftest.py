@@ -28,11 +28,13 @@ from celery_stack.derive import rabbitmq_users
 REPO = Path(__file__).resolve().parents[2]
 TOPOLOGY = Path(__file__).with_name("topology.yml")
 # image tag -> (Dockerfile, build context); the worker installs the repository.
+# Own tags: compose labels the images it builds, so sharing a tag with the
+# stack would make the next `make up` see a new image and recreate services.
 IMAGES = {
-    "celery-stack/rabbitmq:4.0.5": ("compose/images/rabbitmq/Dockerfile",
-                                    "compose/images/rabbitmq"),
-    "celery-stack/redis:8.0.2": ("compose/images/redis/Dockerfile", "compose/images/redis"),
-    "celery-stack/worker:0.1.0": ("compose/images/worker/Dockerfile", "."),
+    "celery-stack/rabbitmq:it": ("compose/images/rabbitmq/Dockerfile",
+                                 "compose/images/rabbitmq"),
+    "celery-stack/redis:it": ("compose/images/redis/Dockerfile", "compose/images/redis"),
+    "celery-stack/worker:it": ("compose/images/worker/Dockerfile", "."),
 }
 RABBITMQ_IMAGE, REDIS_IMAGE, WORKER_IMAGE = IMAGES
 VHOST = "celery"

@@ -5,6 +5,7 @@ them out of `ps` and `docker inspect`. Refuses to start without auth.
 """
 
 import os
+import pwd
 import sys
 from pathlib import Path
 from urllib.parse import quote
@@ -45,4 +46,10 @@ argv = [
     # Flower's own database is known to corrupt; it is off unless asked.
     "--persistent=False",
 ]
+# Secrets are read: drop root for good before Flower starts.
+account = pwd.getpwnam("flower")
+os.setgroups([])
+os.setgid(account.pw_gid)
+os.setuid(account.pw_uid)
+env["HOME"] = account.pw_dir
 os.execv(argv[0], argv)
