@@ -9,7 +9,7 @@ SHELL := /bin/bash
 VENV ?= .venv
 BIN := $(VENV)/bin
 # Shipped topologies that must always validate (invalid-* are negative examples).
-TOPOLOGIES := src/celery_stack/data/topology.yml $(filter-out examples/topologies/invalid-%,$(wildcard examples/topologies/*.yml))
+TOPOLOGIES := src/celery_stack/data/topology.yml examples/own-app/topology.yml $(filter-out examples/topologies/invalid-%,$(wildcard examples/topologies/*.yml))
 
 # --- compose stack -------------------------------------------------------
 # TOPOLOGY: the topology the stack runs (your own: make up TOPOLOGY=path).
@@ -24,9 +24,18 @@ COMPOSE := docker compose -f compose/compose.yaml -f $(GENERATED)/fleets.yaml
 CELERY_STACK_NOFILE ?= $(shell n=$$(ulimit -Hn); if [ "$$n" = unlimited ] || [ "$$n" -ge 65536 ]; then echo 65536; else echo "$$n"; fi)
 export CELERY_STACK_NOFILE
 export CELERY_STACK_TOPOLOGY_FILE := $(abspath $(TOPOLOGY))
+# APP: a directory with a Dockerfile FROM the worker image that adds your
+# application (examples/own-app); run it with its own TOPOLOGY.
+APP ?=
+WORKER_BASE_IMAGE := celery-stack/worker:0.1.0
+ifneq ($(APP),)
+export CELERY_STACK_WORKER_IMAGE := celery-stack/app-$(notdir $(abspath $(APP))):latest
+export CELERY_STACK_WORKER_CONTEXT := $(abspath $(APP))
+export CELERY_STACK_WORKER_DOCKERFILE := Dockerfile
+endif
 
 
-.PHONY: help bootstrap venv docker-engine docker-compose base-images lint unit validate integration test lock
+.PHONY: help bootstrap venv docker-engine docker-compose base-images lint unit validate integration e2e test lock
 .PHONY: up smoke down clean logs ps credentials secrets compose-files
 
 help: ## List the targets
@@ -49,7 +58,7 @@ base-images: docker-engine ## Make sure debian:trixie-slim and debian:bookworm-s
 lint: venv ## yamllint, ansible-lint (production profile, offline), ruff
 	@$(BIN)/yamllint --strict .
 	@PATH="$(abspath $(BIN)):$$PATH" $(BIN)/ansible-lint
-	@$(BIN)/ruff check src tests
+	@$(BIN)/ruff check src tests scripts
 	@$(MAKE) -s compose-files
 	@$(COMPOSE) config -q
 
@@ -62,7 +71,10 @@ validate: venv ## Validate every shipped topology
 integration: bootstrap ## Real RabbitMQ, Redis, Supervisor and workers in containers: smoke and watchdog
 	@$(BIN)/pytest tests/integration -m integration -q
 
-test: bootstrap lint unit validate integration ## Everything: lint, unit, validation, integration
+e2e: bootstrap compose-files ## The compose stack end to end in its own project: auth, node kill, warm shutdown
+	@$(BIN)/pytest tests/e2e -m e2e -q
+
+test: bootstrap lint unit validate integration e2e ## Everything: lint, unit, validation, integration, e2e
 	@echo "make test: all passed"
 
 lock: venv ## Regenerate requirements/constraints.txt from the current venv
@@ -79,7 +91,16 @@ $(SECRET_FILES): | venv
 	@$(BIN)/celery-stack secrets ensure $(SECRETS)
 
 # Rebuilt only when the topology or a password changes (salted hashes differ per render).
-$(SECRETS)/rabbitmq_definitions.json: $(TOPOLOGY) $(SECRET_FILES)
+# Records which topology the generated files came from: switching TOPOLOGY
+# regenerates them even when the other file is older.
+$(GENERATED)/.topology: FORCE
+	@mkdir -p $(GENERATED)
+	@echo "$(abspath $(TOPOLOGY))" | cmp -s - $@ || echo "$(abspath $(TOPOLOGY))" > $@
+
+.PHONY: FORCE
+FORCE:
+
+$(SECRETS)/rabbitmq_definitions.json: $(TOPOLOGY) $(GENERATED)/.topology $(SECRET_FILES)
 	@$(BIN)/celery-stack validate $(TOPOLOGY) >/dev/null
 	@umask 077; $(BIN)/celery-stack render rabbitmq --topology $(TOPOLOGY) --vhost $(VHOST) \
 	  --rabbitmq-user admin:admin:$(SECRETS)/rabbitmq_admin_password \
@@ -87,7 +108,7 @@ $(SECRETS)/rabbitmq_definitions.json: $(TOPOLOGY) $(SECRET_FILES)
 	  --rabbitmq-user monitoring:monitoring:$(SECRETS)/rabbitmq_monitoring_password > $@.tmp
 	@mv $@.tmp $@
 
-$(GENERATED)/fleets.yaml: $(TOPOLOGY) | venv
+$(GENERATED)/fleets.yaml: $(TOPOLOGY) $(GENERATED)/.topology | venv
 	@mkdir -p $(GENERATED)
 	@$(BIN)/celery-stack render compose --topology $(TOPOLOGY) > $@.tmp
 	@mv $@.tmp $@
@@ -95,8 +116,16 @@ $(GENERATED)/fleets.yaml: $(TOPOLOGY) | venv
 compose-files: $(SECRETS)/rabbitmq_definitions.json $(GENERATED)/fleets.yaml
 
 up: bootstrap compose-files ## Start the whole stack, wait until healthy, smoke-test it, print endpoints
+	@if [ -n "$(APP)" ]; then docker build -q -t $(WORKER_BASE_IMAGE) -f compose/images/worker/Dockerfile . >/dev/null 2>&1 \
+	  || { echo "make up: building the worker base image failed" >&2; exit 1; }; fi
 	@$(COMPOSE) config --format json | $(BIN)/python scripts/build_images.py 2> >(grep -v "legacy builder\|buildx\|docs.docker.com/go/buildx\|^ *$$" >&2)
+	@# Brokers one at a time, each healthy before the next: recreating all
+	@# three at once (new image or setting) can deadlock a 4.x cluster.
+	@for node in rabbit1 rabbit2 rabbit3; do \
+	  $(COMPOSE) up -d --no-build --no-deps --wait --wait-timeout 300 --quiet-pull "$$node"; done
 	@$(COMPOSE) up -d --no-build --wait --wait-timeout 600 --remove-orphans --quiet-pull
+	@# Boot-time definitions only load at start: apply topology changes to the running cluster.
+	@$(COMPOSE) exec -T rabbit1 rabbitmq-apply-definitions
 	@$(MAKE) -s smoke
 	@$(MAKE) -s credentials
 

@@ -1,0 +1,302 @@
+"""The compose platform end to end, as `make up` runs it.
+
+Acceptance: from scratch the stack comes up healthy and the smoke probe
+passes; Flower, the management UI, HAProxy stats, AMQP and Redis refuse
+anonymous/default credentials and accept the generated ones (the monitoring
+user only reads); a killed RabbitMQ node does not stop the platform and
+rejoins the cluster; a bulk task running while its fleet is stopped finishes
+(warm shutdown) or is redelivered, never lost.
+Run: make e2e (it depends on the generated secrets and compose files).
+The tests run in file order on one stack; each one leaves it as it found it.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import subprocess
+import time
+import urllib.error
+import urllib.request
+import uuid
+
+import pytest
+from amqp.exceptions import AccessRefused
+from kombu import Connection
+
+from celery_stack.topology import load
+
+from .conftest import BIND, PORTS, Compose, secret
+
+pytestmark = pytest.mark.e2e
+
+SMOKE_TIMEOUT = 90
+REJOIN_TIMEOUT = 180
+RESTART_TIMEOUT = 180
+VHOST = "celery"
+BULK_TASK = "celery_stack.demo.tasks.convert_large_file"
+BULK_SECONDS = 8
+
+
+def topology():
+    return load(os.environ.get("CELERY_STACK_TOPOLOGY_FILE") or None)
+
+
+def show(proc: subprocess.CompletedProcess[str]) -> str:
+    return f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+
+
+def smoke(stack: Compose) -> subprocess.CompletedProcess[str]:
+    """What `make smoke` runs: the probe from beat (or the first fleet) through HAProxy."""
+    topo = topology()
+    service = "beat" if topo.beat.enabled else f"worker-{sorted(f.name for f in topo.fleets)[0]}"
+    return stack.exec(service, "celery-stack", "smoke", "--timeout", str(SMOKE_TIMEOUT),
+                      env=("CELERY_STACK_BROKER_HOSTS=haproxy:5672",),
+                      timeout=SMOKE_TIMEOUT + 60)
+
+
+def assert_smoke_ok(stack: Compose) -> None:
+    proc = smoke(stack)
+    assert proc.returncode == 0, show(proc)
+    queues = [q.name for q in topology().queues]
+    rows = {}
+    for line in proc.stdout.splitlines():
+        # QUEUE  OWNER FLEETS  SERVED BY  NODE  RESULT
+        parts = line.split(None, 4)
+        if len(parts) == 5 and parts[0] in queues:
+            rows[parts[0]] = parts[4]
+    assert rows == dict.fromkeys(queues, "ok"), show(proc)
+
+
+def http_status(url: str, user: str | None = None, password: str | None = None,
+                method: str = "GET") -> int:
+    """HTTP status of one request (redirects followed), never raising on 4xx/5xx."""
+    data = b"{}" if method in ("PUT", "POST") else None
+    req = urllib.request.Request(url, method=method, data=data)  # noqa: S310 (http://127.0.0.1)
+    if data is not None:
+        req.add_header("Content-Type", "application/json")
+    if user is not None:
+        token = base64.b64encode(f"{user}:{password}".encode()).decode()
+        req.add_header("Authorization", f"Basic {token}")
+    try:
+        with urllib.request.urlopen(req, timeout=15) as resp:  # noqa: S310 (http://127.0.0.1)
+            return resp.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def url(port_var: str, path: str = "/") -> str:
+    return f"http://{BIND}:{PORTS[port_var]}{path}"
+
+
+def running_nodes(stack: Compose) -> list[str]:
+    proc = stack.exec("rabbit1", "rabbitmqctl", "-q", "cluster_status", "--formatter", "json",
+                      timeout=60)
+    if proc.returncode != 0:
+        return []
+    try:
+        return sorted(json.loads(proc.stdout).get("running_nodes", []))
+    except json.JSONDecodeError:
+        return []
+
+
+def wait_nodes(stack: Compose, want: int, timeout: float) -> list[str]:
+    deadline = time.monotonic() + timeout
+    nodes: list[str] = []
+    while time.monotonic() < deadline:
+        nodes = running_nodes(stack)
+        if len(nodes) == want:
+            return nodes
+        time.sleep(3)
+    raise AssertionError(f"not {want} running RabbitMQ nodes within {timeout:.0f} s: {nodes}")
+
+
+def in_beat(stack: Compose, code: str, *args: str, timeout: float = 120,
+            ) -> subprocess.CompletedProcess[str]:
+    """Python in the beat container, with the demo app's producer settings."""
+    return stack.exec("beat", "python", "-c", code, *args, timeout=timeout)
+
+
+# --------------------------------------------------------------------- smoke
+
+def test_every_service_healthy_and_smoke_passes(stack: Compose) -> None:
+    services = sorted(stack.config()["services"])
+    assert {"rabbit1", "rabbit2", "rabbit3", "haproxy", "redis", "flower"} <= set(services)
+    for service in services:
+        assert stack.health(service) == "running/healthy", service
+    assert wait_nodes(stack, 3, 60) == ["rabbit@rabbit1", "rabbit@rabbit2", "rabbit@rabbit3"]
+    assert_smoke_ok(stack)
+
+
+# ---------------------------------------------------------------------- auth
+
+def test_flower_requires_auth(stack: Compose) -> None:
+    assert http_status(url("FLOWER_PORT")) == 401
+    assert http_status(url("FLOWER_PORT"), "admin", "wrong-password") == 401
+    assert http_status(url("FLOWER_PORT"), "admin", secret("flower_password")) == 200
+    # The one auth-exempt page (the container's health check uses it).
+    assert http_status(url("FLOWER_PORT", "/healthcheck")) == 200
+
+
+def test_management_api_requires_auth_and_monitoring_only_reads(stack: Compose) -> None:
+    overview = url("MANAGEMENT_PORT", "/api/overview")
+    assert http_status(overview) == 401
+    assert http_status(overview, "guest", "guest") == 401
+    assert http_status(overview, "admin", secret("rabbitmq_admin_password")) == 200
+    monitoring = ("monitoring", secret("rabbitmq_monitoring_password"))
+    assert http_status(overview, *monitoring) == 200
+    # Least privilege: the monitoring user cannot change anything.
+    vhost = url("MANAGEMENT_PORT", f"/api/vhosts/e2e-{uuid.uuid4().hex[:8]}")
+    assert http_status(vhost, *monitoring, method="PUT") in (401, 403)
+    assert http_status(vhost, "admin", secret("rabbitmq_admin_password")) == 404
+
+
+def test_haproxy_stats_require_auth(stack: Compose) -> None:
+    stats = url("HAPROXY_STATS_PORT")
+    assert http_status(stats) == 401
+    assert http_status(stats, "admin", "wrong-password") == 401
+    assert http_status(stats, "admin", secret("haproxy_stats_password")) == 200
+
+
+def test_amqp_refuses_guest_and_accepts_the_app_user(stack: Compose) -> None:
+    port = PORTS["AMQP_PORT"]
+    # RabbitMQ's well-known default account must not work.
+    guest = Connection(hostname=BIND, port=port, userid="guest",
+                       password="guest", virtual_host="/", connect_timeout=10)  # noqa: S106
+    with pytest.raises(AccessRefused):
+        guest.connect()
+    guest.release()
+    app = Connection(hostname=BIND, port=port, userid="celery",
+                     password=secret("rabbitmq_app_password"), virtual_host=VHOST,
+                     connect_timeout=10)
+    try:
+        app.connect()
+        assert app.connected
+    finally:
+        app.release()
+    # No default account exists at all, not even restricted to loopback.
+    users = stack.exec("rabbit1", "rabbitmqctl", "-q", "list_users", "--formatter", "json")
+    assert users.returncode == 0, show(users)
+    assert "guest" not in {u["user"] for u in json.loads(users.stdout)}
+
+
+def test_redis_is_private_and_requires_auth(stack: Compose) -> None:
+    port = stack.run("port", "redis", "6379", timeout=30, check=False)
+    assert port.returncode != 0 or not port.stdout.strip(), show(port)
+    anonymous = stack.exec("redis", "redis-cli", "-h", "redis", "PING", timeout=30)
+    assert "NOAUTH" in anonymous.stdout + anonymous.stderr, show(anonymous)
+    assert "PONG" not in anonymous.stdout, show(anonymous)
+    # REDISCLI_AUTH passes from this process' environment (`-e NAME` without a
+    # value): the password is on no command line.
+    app = stack.exec("redis", "redis-cli", "--no-auth-warning", "--user", "celery",
+                     "-h", "redis", "PING", env=("REDISCLI_AUTH",),
+                     caller_env={"REDISCLI_AUTH": secret("redis_password")}, timeout=30)
+    assert app.returncode == 0, show(app)
+    assert app.stdout.strip() == "PONG", show(app)
+
+
+# ------------------------------------------------------------------- failure
+
+def test_killed_rabbitmq_node_rejoins_and_smoke_passes(stack: Compose) -> None:
+    victim = stack.container("rabbit2")
+    try:
+        kill = subprocess.run(["docker", "kill", victim], capture_output=True, text=True,
+                              timeout=60, check=False)
+        assert kill.returncode == 0, show(kill)
+        # The survivors see the node gone (a majority of 2 keeps the quorum queues).
+        assert wait_nodes(stack, 2, 90) == ["rabbit@rabbit1", "rabbit@rabbit3"]
+        assert_smoke_ok(stack)
+    finally:
+        stack.run("start", "rabbit2", timeout=120, check=False)
+    assert wait_nodes(stack, 3, REJOIN_TIMEOUT) == [
+        "rabbit@rabbit1", "rabbit@rabbit2", "rabbit@rabbit3"]
+    stack.wait_healthy("rabbit2", RESTART_TIMEOUT)
+    assert_smoke_ok(stack)
+
+
+SEND = """
+import sys
+from celery_stack.demo.app import app
+from celery_stack.demo.tasks import convert_large_file
+r = convert_large_file.apply_async(args=[int(sys.argv[1])],
+                                   kwargs={"seconds": float(sys.argv[2])}, ignore_result=False)
+print(r.id)
+app.close()
+"""
+
+RESULT = """
+import json, sys
+from celery_stack.demo.app import app
+r = app.AsyncResult(sys.argv[1])
+value = r.get(timeout=float(sys.argv[2]), propagate=False)
+print(json.dumps({"state": r.state, "result": value}, default=repr))
+app.close()
+"""
+
+
+def wait_log(stack: Compose, service: str, pattern: str, timeout: float) -> str:
+    deadline = time.monotonic() + timeout
+    logs = ""
+    while time.monotonic() < deadline:
+        logs = stack.logs(service)
+        if re.search(pattern, logs):
+            return logs
+        time.sleep(0.5)
+    raise AssertionError(f"{service}: no log line matching {pattern!r} within "
+                         f"{timeout:.0f} s; last lines:\n{logs[-3000:]}")
+
+
+def queue_depths(stack: Compose) -> dict[str, int]:
+    proc = stack.exec("rabbit1", "rabbitmqctl", "-q", "list_queues", "-p", VHOST,
+                      "name", "messages", "--no-table-headers", timeout=60)
+    assert proc.returncode == 0, show(proc)
+    depths = {}
+    for line in proc.stdout.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[1].isdigit():
+            depths[parts[0]] = int(parts[1])
+    return depths
+
+
+def test_bulk_task_survives_warm_shutdown_of_its_fleet(stack: Compose) -> None:
+    file_id = uuid.uuid4().int % 10**9
+    sent = in_beat(stack, SEND, str(file_id), str(BULK_SECONDS))
+    assert sent.returncode == 0, show(sent)
+    task_id = sent.stdout.strip().splitlines()[-1]
+    received = rf"{re.escape(BULK_TASK)}\[{re.escape(task_id)}\] received"
+    succeeded = rf"{re.escape(BULK_TASK)}\[{re.escape(task_id)}\] succeeded"
+    logs = wait_log(stack, "worker-bulk", received, 60)
+    # The stop must really hit a running task.
+    assert not re.search(succeeded, logs), "the task finished before the fleet was stopped"
+
+    start = time.monotonic()
+    try:
+        stop = stack.run("stop", "worker-bulk", timeout=400, check=False)
+        took = time.monotonic() - start
+        assert stop.returncode == 0, show(stop)
+        # Stopped, so these logs are final: the task finished inside the warm
+        # shutdown, and Supervisor saw a clean exit (no SIGKILL after stopwaitsecs).
+        lines = stack.logs("worker-bulk").splitlines()
+        done = [i for i, line in enumerate(lines) if re.search(succeeded, line)]
+        stopped = [i for i, line in enumerate(lines) if "stopped: celery-bulk" in line]
+        tail = "\n".join(lines[-40:])
+        assert done, f"no 'succeeded' line for {task_id} (stop took {took:.1f} s):\n{tail}"
+        assert stopped and done[-1] < stopped[-1], tail
+        assert "exit status 0" in lines[stopped[-1]], tail
+        assert "SIGKILL" not in "\n".join(lines[done[-1]:]), tail
+        # ... and no later than the task needed: well inside the grace period.
+        assert took < BULK_SECONDS + 60, f"stop took {took:.1f} s"
+    finally:
+        stack.run("start", "worker-bulk", timeout=120, check=False)
+    stack.wait_healthy("worker-bulk", RESTART_TIMEOUT)
+
+    result = in_beat(stack, RESULT, task_id, "120", timeout=200)
+    assert result.returncode == 0, show(result)
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == {
+        "state": "SUCCESS", "result": file_id}, show(result)
+    # Nothing waits or sits unacknowledged: neither lost nor run again later.
+    depths = queue_depths(stack)
+    assert depths.get("bulk") == 0, depths
+    assert_smoke_ok(stack)
