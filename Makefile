@@ -119,10 +119,11 @@ up: bootstrap compose-files ## Start the whole stack, wait until healthy, smoke-
 	@if [ -n "$(APP)" ]; then docker build -q -t $(WORKER_BASE_IMAGE) -f compose/images/worker/Dockerfile . >/dev/null 2>&1 \
 	  || { echo "make up: building the worker base image failed" >&2; exit 1; }; fi
 	@$(COMPOSE) config --format json | $(BIN)/python scripts/build_images.py 2> >(grep -v "legacy builder\|buildx\|docs.docker.com/go/buildx\|^ *$$" >&2)
-	@# Brokers one at a time, each healthy before the next: recreating all
-	@# three at once (new image or setting) can deadlock a 4.x cluster.
-	@for node in rabbit1 rabbit2 rabbit3; do \
-	  $(COMPOSE) up -d --no-build --no-deps --wait --wait-timeout 300 --quiet-pull "$$node"; done
+	@# Existing brokers one at a time, each healthy before the next: recreating
+	@# all three at once (new image or setting) can deadlock a 4.x cluster.
+	@# A first start must start them together: a blank node waits for its peers.
+	@if [ -n "$$($(COMPOSE) ps -a -q rabbit1 2>/dev/null)" ]; then for node in rabbit1 rabbit2 rabbit3; do \
+	  $(COMPOSE) up -d --no-build --no-deps --wait --wait-timeout 300 --quiet-pull "$$node"; done; fi
 	@$(COMPOSE) up -d --no-build --wait --wait-timeout 600 --remove-orphans --quiet-pull
 	@# Boot-time definitions only load at start: apply topology changes to the running cluster.
 	@$(COMPOSE) exec -T rabbit1 rabbitmq-apply-definitions
