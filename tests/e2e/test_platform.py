@@ -13,6 +13,8 @@ The tests run in file order on one stack; each one leaves it as it found it.
 from __future__ import annotations
 
 import base64
+import csv
+import io
 import json
 import os
 import re
@@ -38,6 +40,7 @@ RESTART_TIMEOUT = 180
 VHOST = "celery"
 BULK_TASK = "celery_stack.demo.tasks.convert_large_file"
 BULK_SECONDS = 8
+NODES = ("rabbit1", "rabbit2", "rabbit3")
 
 
 def topology():
@@ -199,20 +202,57 @@ def test_redis_is_private_and_requires_auth(stack: Compose) -> None:
 
 # ------------------------------------------------------------------- failure
 
+def haproxy_status(server: str) -> str:
+    """HAProxy's view of one AMQP backend server (UP, DOWN, ...), from the stats CSV."""
+    req = urllib.request.Request(url("HAPROXY_STATS_PORT", "/;csv"))  # noqa: S310 (loopback)
+    token = base64.b64encode(f"admin:{secret('haproxy_stats_password')}".encode()).decode()
+    req.add_header("Authorization", f"Basic {token}")
+    with urllib.request.urlopen(req, timeout=15) as resp:  # noqa: S310 (loopback)
+        rows = list(csv.DictReader(io.StringIO(resp.read().decode().lstrip("# "))))
+    for row in rows:
+        if row["pxname"] == "rabbitmq_amqp" and row["svname"] == server:
+            return row["status"]
+    raise AssertionError(f"no server {server} in HAProxy's rabbitmq_amqp backend")
+
+
+def wait_haproxy(server: str, want: str, timeout: float) -> float:
+    start = time.monotonic()
+    status = ""
+    while time.monotonic() - start < timeout:
+        status = haproxy_status(server)
+        if status.startswith(want):
+            return time.monotonic() - start
+        time.sleep(1)
+    raise AssertionError(f"HAProxy: {server} not {want} within {timeout:.0f} s ({status})")
+
+
+def wait_whole(stack: Compose) -> None:
+    """Every service healthy and 3 RabbitMQ nodes running (state a test starts from)."""
+    for service in sorted(stack.config()["services"]):
+        stack.wait_healthy(service, RESTART_TIMEOUT)
+    wait_nodes(stack, 3, REJOIN_TIMEOUT)
+    for server in NODES:
+        wait_haproxy(server, "UP", 60)
+
+
 def test_killed_rabbitmq_node_rejoins_and_smoke_passes(stack: Compose) -> None:
+    wait_whole(stack)
     victim = stack.container("rabbit2")
+    kill = subprocess.run(["docker", "kill", victim], capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert kill.returncode == 0, show(kill)
     try:
-        kill = subprocess.run(["docker", "kill", victim], capture_output=True, text=True,
-                              timeout=60, check=False)
-        assert kill.returncode == 0, show(kill)
-        # The survivors see the node gone (a majority of 2 keeps the quorum queues).
+        # The survivors see the node gone (a majority of 2 keeps the quorum
+        # queues) and HAProxy stops sending connections to it (check inter 2s fall 3).
         assert wait_nodes(stack, 2, 90) == ["rabbit@rabbit1", "rabbit@rabbit3"]
+        wait_haproxy("rabbit2", "DOWN", 30)
         assert_smoke_ok(stack)
     finally:
+        # Whatever happened above: the node comes back for the next tests.
         stack.run("start", "rabbit2", timeout=120, check=False)
-    assert wait_nodes(stack, 3, REJOIN_TIMEOUT) == [
-        "rabbit@rabbit1", "rabbit@rabbit2", "rabbit@rabbit3"]
+    assert wait_nodes(stack, 3, REJOIN_TIMEOUT) == [f"rabbit@{n}" for n in NODES]
     stack.wait_healthy("rabbit2", RESTART_TIMEOUT)
+    wait_haproxy("rabbit2", "UP", 60)
     assert_smoke_ok(stack)
 
 
@@ -261,6 +301,7 @@ def queue_depths(stack: Compose) -> dict[str, int]:
 
 
 def test_bulk_task_survives_warm_shutdown_of_its_fleet(stack: Compose) -> None:
+    wait_whole(stack)
     file_id = uuid.uuid4().int % 10**9
     sent = in_beat(stack, SEND, str(file_id), str(BULK_SECONDS))
     assert sent.returncode == 0, show(sent)
@@ -289,7 +330,8 @@ def test_bulk_task_survives_warm_shutdown_of_its_fleet(stack: Compose) -> None:
         # ... and no later than the task needed: well inside the grace period.
         assert took < BULK_SECONDS + 60, f"stop took {took:.1f} s"
     finally:
-        stack.run("start", "worker-bulk", timeout=120, check=False)
+        # `start` waits for the dependencies' health checks as well.
+        stack.run("start", "worker-bulk", timeout=RESTART_TIMEOUT, check=False)
     stack.wait_healthy("worker-bulk", RESTART_TIMEOUT)
 
     result = in_beat(stack, RESULT, task_id, "120", timeout=200)
