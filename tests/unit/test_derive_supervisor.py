@@ -83,8 +83,10 @@ def test_supervisor_settings_hold_the_shutdown_budget(topology, programs):
         assert stop > fleet.time_limit > fleet.soft_time_limit, fleet.name
         # The container runtime must wait longer than Supervisor does.
         assert topology.container_grace_period((fleet.name,)) > stop
-        for key in ("stopasgroup", "killasgroup", "autorestart", "autostart"):
+        for key in ("killasgroup", "autorestart", "autostart"):
             assert section.getboolean(key), f"{fleet.name}: {key}"
+        # TERM must reach only the main process, or running tasks die at once.
+        assert not section.getboolean("stopasgroup"), fleet.name
         assert section["stopsignal"] == "TERM"
 
 

@@ -92,10 +92,12 @@ def _program(name: str, argv: list[str], env: list[tuple[str, str]], paths: Path
         "autorestart=true",
         f"startsecs={START_SECS}",
         "startretries=10",
-        # TERM starts Celery's warm shutdown; signal the whole process group
-        # so pool children are never orphaned, and kill it after the budget.
+        # TERM to the main process only: it starts Celery's warm shutdown and
+        # lets the pool children finish their tasks. TERM to the whole group
+        # (stopasgroup) would kill running tasks at once (celery#2700). After
+        # stopwaitsecs the whole group is killed, so no child is orphaned.
         "stopsignal=TERM",
-        "stopasgroup=true",
+        "stopasgroup=false",
         "killasgroup=true",
         "redirect_stderr=true",
         *_logging(log_name, paths),
