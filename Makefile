@@ -157,3 +157,24 @@ logs: ## Follow the stack's logs
 
 ps: ## Show the stack's services and their health
 	@$(COMPOSE) ps
+
+# --- Ansible ------------------------------------------------------------------
+MOLECULE_DISTROS ?= trixie bookworm
+
+.PHONY: molecule-images molecule negative syntax
+
+molecule-images: base-images ## Build the systemd host images Molecule and the sandbox use
+	@for d in $(MOLECULE_DISTROS); do \
+	  docker build -q --build-arg BASE=debian:$$d-slim -t celery-stack/molecule-host:$$d molecule/images \
+	    2> >(grep -v "legacy builder\|buildx\|docs.docker.com/go/buildx\|^ *$$" >&2) >/dev/null; done
+
+syntax: venv ## ansible-playbook --syntax-check of site.yml
+	@cd ansible && ../$(BIN)/ansible-playbook --syntax-check site.yml >/dev/null && echo "site.yml: syntax ok"
+
+molecule: molecule-images ## Molecule scenario `cluster` on every distro (converge, idempotence, check, verify)
+	@for d in $(MOLECULE_DISTROS); do \
+	  echo "== molecule cluster on $$d"; \
+	  MOLECULE_DISTRO=$$d PATH="$(abspath $(BIN)):$$PATH" $(BIN)/molecule test -s cluster || exit 1; done
+
+negative: molecule-images ## Bad inventories fail in preflight, naming the variable, hosts untouched
+	@PATH="$(abspath $(BIN)):$$PATH" $(BIN)/pytest tests/negative -q
