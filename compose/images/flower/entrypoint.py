@@ -38,8 +38,10 @@ scheme, rest = api.split("://", 1)
 
 env["FLOWER_BASIC_AUTH"] = f"{user}:{secret('FLOWER_PASSWORD_FILE')}"
 env["FLOWER_BROKER_API"] = f"{scheme}://{monitor}:{mon_pw}@{rest}"
+# Celery reads the broker URL from the environment: no password in `ps`.
+env["CELERY_BROKER_URL"] = broker
 argv = [
-    "/opt/flower/bin/celery", f"--broker={broker}", "flower",
+    "/opt/flower/bin/celery", "flower",
     f"--port={env.get('FLOWER_PORT', '5555')}",
     # Bounded memory: keep at most this many tasks in Flower's state.
     f"--max_tasks={env.get('FLOWER_MAX_TASKS', '10000')}",

@@ -1,0 +1,51 @@
+"""At least ten bad inventories: each fails in preflight naming the variable; hosts untouched."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from .conftest import HOSTS, inventory, run_site, traces
+
+TOPOLOGIES = Path(__file__).with_name("topologies")
+
+# id -> (inventory groups override, extra vars, text the failure must contain)
+CASES = {
+    "two-beats": ({"celery_beat": ["worker", "monitor"]}, {}, "celery_beat"),
+    "even-brokers": ({"rabbitmq": ["mq1", "mq2"]}, {}, "inventory group rabbitmq"),
+    "fleet-unknown-queue": ({}, {"celery_stack_topology_file": "unknown-queue"},
+                            "fleets[0].queues[0]"),
+    "mirroring-on-4x": ({}, {"celery_stack_topology_file": "mirroring-on-4"}, "broker.ha"),
+    "soft-limit-above-hard": ({}, {"celery_stack_topology_file": "soft-above-hard"},
+                              "fleets[1].soft_time_limit"),
+    "topology-not-yaml": ({}, {"celery_stack_topology_file": "not-yaml"}, "not valid YAML"),
+    "missing-redis-password": ({}, {"redis_password": ""}, "redis_password"),
+    "short-stats-password": ({}, {"haproxy_stats_password": "short"}, "haproxy_stats_password"),
+    "unequal-haproxy-timeouts": ({}, {"haproxy_timeout_client": 100}, "haproxy_timeout_client"),
+    "boolean-sysctl": ({}, {"kernel_tuning_sysctl_overrides": {"net.ipv4.tcp_syncookies": True}},
+                       "kernel_tuning_sysctl_overrides"),
+    "short-erlang-cookie": ({}, {"rabbitmq_erlang_cookie": "tooshort"},
+                            "rabbitmq_erlang_cookie"),
+    "short-flower-password": ({}, {"flower_password": "short"}, "flower_password"),
+    "unknown-fleet-on-host": ({}, {"celery_workers_fleets": ["nope"]}, "celery_workers_fleets"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_bad_inventory_fails_in_preflight_and_changes_nothing(case, host, tmp_path):
+    groups_override, extra, expected = CASES[case]
+    groups = {**HOSTS, **groups_override}
+    if "celery_stack_topology_file" in extra:
+        extra = {**extra, "celery_stack_topology_file":
+                 str(TOPOLOGIES / f"{extra['celery_stack_topology_file']}.yml")}
+    inv = inventory(tmp_path / "hosts.yml", host, groups)
+    extra_file = tmp_path / "extra.yml"
+    extra_file.write_text(yaml.safe_dump(extra), encoding="utf-8")
+
+    result = run_site(inv, extra_file)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output[-3000:]
+    assert expected in output, output[-3000:]
+    # Preflight is the first play: no later play may have started.
+    assert "PLAY [Tune the kernel and OS]" not in output, output[-3000:]
+    assert traces(host) == [], f"{case}: the host was changed"
