@@ -1,13 +1,28 @@
 """At least ten bad inventories: each fails in preflight naming the variable; hosts untouched."""
 
-from pathlib import Path
+import copy
 
 import pytest
 import yaml
 
+from celery_stack.topology import default_path
+
 from .conftest import HOSTS, inventory, run_site, traces
 
-TOPOLOGIES = Path(__file__).with_name("topologies")
+
+def _topology(mistake: str) -> str:
+    """The demo topology with one mistake, as YAML text."""
+    if mistake == "not-yaml":
+        return "---\nqueues: [default\nfleets: {\n"
+    t = copy.deepcopy(yaml.safe_load(default_path().read_text(encoding="utf-8")))
+    if mistake == "unknown-queue":
+        t["fleets"][0]["queues"] = ["defualt"]
+    elif mistake == "mirroring-on-4":
+        t["broker"]["ha"] = "mirrored"
+        t["queues"][0]["type"] = "classic"
+    elif mistake == "soft-above-hard":
+        t["fleets"][1]["soft_time_limit"], t["fleets"][1]["time_limit"] = 30, 20
+    return yaml.safe_dump(t)
 
 # id -> (inventory groups override, extra vars, text the failure must contain)
 CASES = {
@@ -36,8 +51,9 @@ def test_bad_inventory_fails_in_preflight_and_changes_nothing(case, host, tmp_pa
     groups_override, extra, expected = CASES[case]
     groups = {**HOSTS, **groups_override}
     if "celery_stack_topology_file" in extra:
-        extra = {**extra, "celery_stack_topology_file":
-                 str(TOPOLOGIES / f"{extra['celery_stack_topology_file']}.yml")}
+        bad = tmp_path / "topology.yml"
+        bad.write_text(_topology(extra["celery_stack_topology_file"]), encoding="utf-8")
+        extra = {**extra, "celery_stack_topology_file": str(bad)}
     inv = inventory(tmp_path / "hosts.yml", host, groups)
     extra_file = tmp_path / "extra.yml"
     extra_file.write_text(yaml.safe_dump(extra), encoding="utf-8")
