@@ -74,7 +74,9 @@ integration: bootstrap ## Real RabbitMQ, Redis, Supervisor and workers in contai
 e2e: bootstrap compose-files ## The compose stack end to end in its own project: auth, node kill, warm shutdown
 	@$(BIN)/pytest tests/e2e -m e2e -q
 
-test: bootstrap lint unit validate integration e2e ## Everything: lint, unit, validation, integration, e2e
+# molecule and negative (the Ansible path, issue 4) are not in `test` yet:
+# see that issue's note for their status and timings.
+test: bootstrap lint syntax unit validate integration e2e ## Everything: lint, syntax, unit, validation, integration, e2e
 	@echo "make test: all passed"
 
 lock: venv ## Regenerate requirements/constraints.txt from the current venv

@@ -33,8 +33,12 @@ def _load(path: str, rabbitmq_version: str | None = None):
     path = celery_stack_topology_path(path)
     try:
         data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise AnsibleFilterError(f"celery_stack_topology_file: cannot read {path}: {exc}") from exc
+    except OSError as exc:
+        raise AnsibleFilterError(f"celery_stack_topology_file: cannot read {path}: "
+                                 f"{exc.strerror}; check the path") from exc
+    except yaml.YAMLError as exc:
+        raise AnsibleFilterError(f"celery_stack_topology_file: {path} is not valid YAML: "
+                                 f"{exc}") from exc
     if rabbitmq_version and isinstance(data, dict):
         # The installed broker decides the HA mechanism, whatever the file assumed.
         broker = data.setdefault("broker", {})

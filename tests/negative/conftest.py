@@ -43,9 +43,9 @@ def docker(*args: str, check: bool = True) -> subprocess.CompletedProcess:
                           check=check)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture()
 def host():
-    """One systemd container for every inventory host, removed at the end."""
+    """A fresh systemd container for every inventory host of one case, removed after it."""
     name = f"cs-negative-{uuid.uuid4().hex[:8]}"
     distro = os.environ.get("MOLECULE_DISTRO", "trixie")
     docker("run", "-d", "--name", name, "--hostname", name, "--cap-add", "SYS_ADMIN",

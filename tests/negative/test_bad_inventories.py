@@ -41,7 +41,7 @@ CASES = {
                        "kernel_tuning_sysctl_overrides"),
     "short-erlang-cookie": ({}, {"rabbitmq_erlang_cookie": "tooshort"},
                             "rabbitmq_erlang_cookie"),
-    "short-flower-password": ({}, {"flower_password": "short"}, "flower_password"),
+    "short-flower-password": ({}, {"flower_auth_password": "short"}, "flower_auth_password"),
     "unknown-fleet-on-host": ({}, {"celery_workers_fleets": ["nope"]}, "celery_workers_fleets"),
 }
 
