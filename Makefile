@@ -58,7 +58,7 @@ base-images: docker-engine ## Make sure debian:trixie-slim and debian:bookworm-s
 lint: venv ## yamllint, ansible-lint (production profile, offline), ruff
 	@$(BIN)/yamllint --strict .
 	@PATH="$(abspath $(BIN)):$$PATH" $(BIN)/ansible-lint
-	@$(BIN)/ruff check src tests scripts
+	@$(BIN)/ruff check src tests scripts ansible
 	@$(MAKE) -s compose-files
 	@$(COMPOSE) config -q
 
