@@ -74,9 +74,7 @@ integration: bootstrap ## Real RabbitMQ, Redis, Supervisor and workers in contai
 e2e: bootstrap compose-files ## The compose stack end to end in its own project: auth, node kill, warm shutdown
 	@$(BIN)/pytest tests/e2e -m e2e -q
 
-# molecule and negative (the Ansible path, issue 4) are not in `test` yet:
-# see that issue's note for their status and timings.
-test: bootstrap lint syntax unit validate integration e2e ## Everything: lint, syntax, unit, validation, integration, e2e
+test: bootstrap lint syntax unit validate integration e2e negative molecule ## Everything: lint, syntax, unit, validation, integration, e2e, negative inventories, molecule
 	@echo "make test: all passed"
 
 lock: venv ## Regenerate requirements/constraints.txt from the current venv
