@@ -158,6 +158,9 @@ logs: ## Follow the stack's logs
 ps: ## Show the stack's services and their health
 	@$(COMPOSE) ps
 
+# Suites with targets of their own (chaos, security, bench, ...): mk/<topic>.mk.
+include $(sort $(wildcard mk/*.mk))
+
 # --- Ansible ------------------------------------------------------------------
 MOLECULE_DISTROS ?= trixie bookworm
 

@@ -1,0 +1,272 @@
+"""Drive one compose project of the stack from tests, the chaos suite and the benchmark.
+
+Every suite runs the stack exactly as ``make up`` does (same files, same
+images built with plain ``docker build``), but in a compose project and on
+host ports of its own, so suites never touch a developer's ``make up`` stack
+or each other:
+
+- ``CELERY_STACK_TEST_PROJECT`` names the project (each suite has a default);
+- ``CELERY_STACK_TEST_PORT_OFFSET`` shifts the four published ports;
+- ``CELERY_STACK_TEST_REUSE=1`` keeps a healthy project running between
+  suites (``make test`` starts it once; ``make test-stack-down`` removes it).
+
+Secrets are the repository's generated ones, read only to log in, never printed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[3]
+SECRETS = REPO / "secrets"
+FILES = ("compose/compose.yaml", "compose/generated/fleets.yaml")
+DEFAULT_TOPOLOGY = REPO / "src/celery_stack/data/topology.yml"
+# Published ports of a test project: never the defaults a `make up` stack holds.
+BASE_PORTS = {
+    "AMQP_PORT": 35672,
+    "MANAGEMENT_PORT": 35673,
+    "HAPROXY_STATS_PORT": 38404,
+    "FLOWER_PORT": 35555,
+}
+BIND = "127.0.0.1"
+UP_TIMEOUT = 600
+BUILD_TIMEOUT = 1800
+LOG_TAIL = 80
+
+
+class StackError(RuntimeError):
+    """The stack could not be built, started or driven."""
+
+
+def nofile() -> str:
+    """What the Makefile exports: 65536 unless this host's hard limit is lower."""
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    return "65536" if hard == resource.RLIM_INFINITY or hard >= 65536 else str(hard)
+
+
+def ports(offset: int | None = None) -> dict[str, int]:
+    if offset is None:
+        offset = int(os.environ.get("CELERY_STACK_TEST_PORT_OFFSET", "0"))
+    return {k: v + offset for k, v in BASE_PORTS.items()}
+
+
+def compose_env(port_map: dict[str, int], extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = dict(os.environ)
+    # Run by hand (not through make): the same defaults `make` exports.
+    env.setdefault("CELERY_STACK_NOFILE", nofile())
+    env.setdefault("CELERY_STACK_TOPOLOGY_FILE", str(DEFAULT_TOPOLOGY))
+    env.pop("COMPOSE_PROJECT_NAME", None)
+    env.pop("COMPOSE_FILE", None)
+    env["CELERY_STACK_BIND"] = BIND
+    env.update({k: str(v) for k, v in port_map.items()})
+    env.update(extra or {})
+    return env
+
+
+def secret(name: str) -> str:
+    """A generated secret's value (for logging in; never printed)."""
+    path = SECRETS / name
+    try:
+        value = path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise StackError(f"{path}: {exc.strerror}; run `make compose-files` first") from exc
+    if not value:
+        raise StackError(f"{path} is empty")
+    return value
+
+
+@dataclass
+class Compose:
+    """``docker compose -p <project>`` with the stack's files and this project's ports."""
+
+    project: str
+    env: dict[str, str]
+    files: tuple[str, ...] = FILES
+    port_map: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def base(self) -> list[str]:
+        cmd = ["docker", "compose", "-p", self.project]
+        for f in self.files:
+            cmd += ["-f", f]
+        return cmd
+
+    def url(self, port_var: str, path: str = "/") -> str:
+        return f"http://{BIND}:{self.port_map[port_var]}{path}"
+
+    def run(self, *args: str, timeout: float = 120, check: bool = True,
+            env: dict[str, str] | None = None, stdin: str | None = None,
+            ) -> subprocess.CompletedProcess[str]:
+        cmd = [*self.base, *args]
+        try:
+            proc = subprocess.run(cmd, cwd=REPO, env=env or self.env, input=stdin,
+                                  capture_output=True, text=True, timeout=timeout,
+                                  check=False)
+        except subprocess.TimeoutExpired as exc:
+            raise StackError(f"docker compose {' '.join(args[:4])}: no answer within "
+                             f"{timeout:.0f} s") from exc
+        if check and proc.returncode != 0:
+            raise StackError(f"docker compose {' '.join(args[:4])} failed "
+                             f"({proc.returncode}):\n{proc.stdout[-3000:]}\n"
+                             f"{proc.stderr[-3000:]}")
+        return proc
+
+    def exec(self, service: str, *cmd: str, env: tuple[str, ...] = (),
+             timeout: float = 120, caller_env: dict[str, str] | None = None,
+             ) -> subprocess.CompletedProcess[str]:
+        """``exec -T`` without raising; ``env`` items are ``-e`` arguments."""
+        flags = [x for e in env for x in ("-e", e)]
+        run_env = {**self.env, **caller_env} if caller_env else None
+        return self.run("exec", "-T", *flags, service, *cmd, timeout=timeout, check=False,
+                        env=run_env)
+
+    def container(self, service: str) -> str:
+        cid = self.run("ps", "-a", "-q", service, timeout=30).stdout.strip()
+        if not cid:
+            raise StackError(f"no container for service {service}")
+        return cid
+
+    def health(self, service: str) -> str:
+        cid = self.container(service)
+        proc = subprocess.run(
+            ["docker", "inspect", "-f",
+             "{{.State.Status}}/{{if .State.Health}}{{.State.Health.Status}}{{end}}", cid],
+            capture_output=True, text=True, timeout=30, check=False)
+        return proc.stdout.strip()
+
+    def wait_healthy(self, service: str, timeout: float) -> float:
+        """Seconds until ``service`` is running and healthy (bounded)."""
+        start = time.monotonic()
+        state = ""
+        while time.monotonic() - start < timeout:
+            state = self.health(service)
+            if state == "running/healthy":
+                return time.monotonic() - start
+            time.sleep(2)
+        raise AssertionError(f"{service} not healthy within {timeout:.0f} s (last: {state})")
+
+    def services(self) -> list[str]:
+        return sorted(self.config()["services"])
+
+    def all_healthy(self) -> bool:
+        """Every service of the config has a running, healthy container."""
+        try:
+            return all(self.health(s) == "running/healthy" for s in self.services())
+        except StackError:
+            return False
+
+    def logs(self, *services: str, tail: int | None = None,
+             timestamps: bool = False) -> str:
+        args = ["logs", "--no-color", "--no-log-prefix"] if services else ["logs", "--no-color"]
+        if timestamps:
+            args.append("--timestamps")
+        if tail is not None:
+            args += ["--tail", str(tail)]
+        return self.run(*args, *services, timeout=60, check=False).stdout
+
+    def dump(self) -> str:
+        ps = self.run("ps", "-a", timeout=30, check=False)
+        logs = self.run("logs", "--no-color", "--timestamps", "--tail", str(LOG_TAIL),
+                        timeout=60, check=False)
+        return (f"----- docker compose -p {self.project} ps -a -----\n{ps.stdout}{ps.stderr}\n"
+                f"----- docker compose -p {self.project} logs --tail {LOG_TAIL} -----\n"
+                f"{logs.stdout}{logs.stderr}")
+
+    def config(self) -> dict:
+        return json.loads(self.run("config", "--format", "json", timeout=60).stdout)
+
+    def build(self) -> None:
+        """As `make up`: plain `docker build` of every image the config names."""
+        config = self.run("config", "--format", "json", timeout=60).stdout
+        proc = subprocess.run([sys.executable, "scripts/build_images.py"],
+                              cwd=REPO, input=config, capture_output=True, text=True,
+                              timeout=BUILD_TIMEOUT, check=False)
+        if proc.returncode != 0:
+            raise StackError(f"build_images.py failed:\n{proc.stderr[-5000:]}")
+
+    def up(self) -> None:
+        self.run("up", "-d", "--no-build", "--wait", "--wait-timeout", str(UP_TIMEOUT),
+                 "--remove-orphans", "--quiet-pull", timeout=UP_TIMEOUT + 120)
+
+    def down(self) -> subprocess.CompletedProcess[str]:
+        return self.run("down", "-v", "--remove-orphans", "-t", "20", timeout=600, check=False)
+
+    def leftovers(self) -> list[str]:
+        """Containers, volumes and networks still labelled with this project."""
+        found = []
+        label = f"label=com.docker.compose.project={self.project}"
+        for kind in (["ps", "-a"], ["volume", "ls"], ["network", "ls"]):
+            out = subprocess.run(["docker", *kind, "-q", "-f", label], capture_output=True,
+                                 text=True, timeout=30, check=False).stdout.split()
+            found += [f"{kind[0]} {x}" for x in out]
+        return found
+
+
+def project_stack(default_project: str, extra_env: dict[str, str] | None = None,
+                  files: tuple[str, ...] = FILES) -> Compose:
+    """The Compose of a suite: project and port offset from the environment."""
+    project = os.environ.get("CELERY_STACK_TEST_PROJECT", default_project)
+    port_map = ports()
+    return Compose(project, compose_env(port_map, extra_env), files, port_map)
+
+
+def say_past_capture(config, text: str) -> None:
+    """Print past pytest's output capture (``config``: a pytest.Config)."""
+    capture = config.pluginmanager.getplugin("capturemanager")
+    if capture is None:
+        print(text)
+        return
+    with capture.global_and_fixture_disabled():
+        print(f"\n{text}", flush=True)
+
+
+def reuse_requested() -> bool:
+    return os.environ.get("CELERY_STACK_TEST_REUSE") == "1"
+
+
+@contextlib.contextmanager
+def running(stack: Compose, say: Callable[[str], None], failed: Callable[[], bool],
+            ) -> Iterator[Compose]:
+    """Start ``stack`` from scratch (or reuse it), yield it, then remove it.
+
+    ``failed()`` tells whether a test failed meanwhile: then ``ps`` and the
+    recent logs are shown before the project is removed. With reuse, a
+    healthy project is kept as it is and left running afterwards.
+    """
+    reuse = reuse_requested()
+    ok = False
+    try:
+        if reuse and stack.all_healthy():
+            say(f"{stack.project}: reusing the running, healthy project")
+        else:
+            # From scratch: whatever an interrupted earlier run left behind goes first.
+            stack.down()
+            start = time.monotonic()
+            stack.build()
+            built = time.monotonic()
+            stack.up()
+            say(f"{stack.project}: images built in {built - start:.0f} s, "
+                f"stack healthy in {time.monotonic() - built:.0f} s")
+        ok = True
+        yield stack
+    finally:
+        if not ok or failed():
+            say(f"{stack.project}: FAILED; state of the project:\n{stack.dump()}")
+        if not (reuse and ok):
+            down = stack.down()
+            left = stack.leftovers()
+            if down.returncode != 0 or left:
+                message = (f"down -v of project {stack.project} failed ({down.returncode}): "
+                           f"{down.stderr[-2000:]}\nleft behind: {left}")
+                if ok:
+                    raise StackError(message)
+                say(message)
