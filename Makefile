@@ -14,7 +14,9 @@ TOPOLOGIES := src/celery_stack/data/topology.yml examples/own-app/topology.yml $
 # --- compose stack -------------------------------------------------------
 # TOPOLOGY: the topology the stack runs (your own: make up TOPOLOGY=path).
 TOPOLOGY ?= src/celery_stack/data/topology.yml
-SECRETS := secrets
+# SECRETS: where the secret files live (tests point it at their own directory).
+SECRETS ?= secrets
+export CELERY_STACK_SECRETS_DIR := $(abspath $(SECRETS))
 GENERATED := compose/generated
 VHOST := celery
 SECRET_FILES := $(addprefix $(SECRETS)/,erlang_cookie rabbitmq_admin_password rabbitmq_app_password \
@@ -36,7 +38,7 @@ endif
 
 
 .PHONY: help bootstrap venv docker-engine docker-compose base-images lint unit validate integration e2e test lock
-.PHONY: up smoke down clean logs ps credentials secrets compose-files
+.PHONY: up smoke down clean logs ps credentials secrets compose-files preflight
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -93,7 +95,7 @@ $(SECRET_FILES): | venv
 # Rebuilt only when the topology or a password changes (salted hashes differ per render).
 # Records which topology the generated files came from: switching TOPOLOGY
 # regenerates them even when the other file is older.
-$(GENERATED)/.topology: FORCE
+$(GENERATED)/.topology: FORCE | preflight
 	@mkdir -p $(GENERATED)
 	@echo "$(abspath $(TOPOLOGY))" | cmp -s - $@ || echo "$(abspath $(TOPOLOGY))" > $@
 
@@ -115,7 +117,13 @@ $(GENERATED)/fleets.yaml: $(TOPOLOGY) $(GENERATED)/.topology | venv
 
 compose-files: $(SECRETS)/rabbitmq_definitions.json $(GENERATED)/fleets.yaml
 
-up: bootstrap compose-files ## Start the whole stack, wait until healthy, smoke-test it, print endpoints
+# First step of `make up`: bad input stops here, before any generated file,
+# image or container is touched (only missing secrets are generated first).
+preflight: $(SECRET_FILES) | venv ## Check the topology, the compose environment and the secrets; change nothing
+	@$(BIN)/celery-stack validate $(TOPOLOGY) >/dev/null
+	@$(BIN)/celery-stack check-env --secrets $(SECRETS)
+
+up: bootstrap preflight compose-files ## Start the whole stack, wait until healthy, smoke-test it, print endpoints
 	@if [ -n "$(APP)" ]; then docker build -q -t $(WORKER_BASE_IMAGE) -f compose/images/worker/Dockerfile . >/dev/null 2>&1 \
 	  || { echo "make up: building the worker base image failed" >&2; exit 1; }; fi
 	@$(COMPOSE) config --format json | $(BIN)/python scripts/build_images.py 2> >(grep -v "legacy builder\|buildx\|docs.docker.com/go/buildx\|^ *$$" >&2)

@@ -1,4 +1,4 @@
-"""``celery-stack`` command line: validate, render derived configs, smoke, watchdog.
+"""``celery-stack`` command line: validate, check-env, render derived configs, smoke, watchdog.
 
 The compose images and the Ansible roles reach every derivation through this
 package (images: this CLI at build/start; Ansible: a filter plugin importing
@@ -118,6 +118,22 @@ def cmd_secrets(args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
+def cmd_check_env(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from . import envcheck
+
+    directory = args.secrets or os.environ.get("CELERY_STACK_SECRETS_DIR")
+    problems = envcheck.check(os.environ, Path(directory) if directory else None)
+    for problem in problems:
+        print(f"check-env: {problem}", file=sys.stderr)
+    if problems:
+        print(f"check-env: {len(problems)} problem(s); nothing was started or changed",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="celery-stack", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -162,6 +178,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("action", choices=["ensure", "check"])
     p.add_argument("directory")
     p.set_defaults(func=cmd_secrets)
+
+    p = sub.add_parser("check-env", help="check the compose environment and secret files "
+                       "before anything starts; list every problem")
+    p.add_argument("--secrets", metavar="DIR",
+                   help="secret files to check (default: $CELERY_STACK_SECRETS_DIR; none: skip)")
+    p.set_defaults(func=cmd_check_env)
 
     from .watchdog import run as watchdog
 
