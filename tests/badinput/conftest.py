@@ -1,0 +1,186 @@
+"""Run `make up` with one bad input and record everything it could have changed.
+
+Each case runs the real entry point (`make -s up`) in compose project
+``celery-stack-badinput`` (CELERY_STACK_TEST_PROJECT overrides it: with
+CELERY_STACK_TEST_REUSE=1, `make test` points it at the shared running stack,
+so a bad input that slipped through would really recreate its containers),
+on the test ports of ``celery_stack.testing.compose``. Proof that nothing
+changed, per case:
+
+- a recording ``docker`` first on PATH logs every docker command make ran;
+  only read-only ones (info, version, image inspect, ...) may appear;
+- the project's containers (id, start time, status), volumes and networks;
+- the generated files (compose/generated), the repository's secrets/ and the
+  case's own secrets directory: name, mode, size, mtime and SHA-256.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+import re
+import shutil
+import stat
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from string import Template
+
+import pytest
+import yaml
+
+from celery_stack import secrets as secret_files
+from celery_stack.testing.compose import BIND, REPO, nofile, ports
+from celery_stack.topology import default_path
+
+CASES = yaml.safe_load((Path(__file__).parent / "cases.yml").read_text(encoding="utf-8"))
+PROJECT = os.environ.get("CELERY_STACK_TEST_PROJECT", "celery-stack-badinput")
+MAKE_TIMEOUT = 120
+# docker commands that change nothing (bootstrap's probes).
+READ_ONLY = re.compile(r"^(info|version|compose version|image inspect|images|inspect|ps)\b")
+# Variables a developer's shell may set that would change what `make up` does.
+CLEARED = ("MAKEFLAGS", "MAKELEVEL", "MFLAGS", "COMPOSE_FILE", "COMPOSE_PROFILES", "TOPOLOGY",
+           "SECRETS", "APP", "CELERY_STACK_TOPOLOGY_FILE", "CELERY_STACK_SECRETS_DIR",
+           "RABBITMQ_MEMORY_WATERMARK", "RABBITMQ_MEM_LIMIT", "RABBITMQ_DISK_FREE_LIMIT",
+           "REDIS_MAXMEMORY", "REDIS_MEM_LIMIT", "REDIS_MAXCLIENTS", "FLOWER_MAX_TASKS",
+           "WORKER_MEM_LIMIT", "CELERY_STACK_NOFILE")
+
+
+@dataclass
+class Outcome:
+    returncode: int
+    output: str
+    docker_calls: list[str]
+
+
+def docker(*args: str) -> str:
+    proc = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=60,
+                          check=True)
+    return proc.stdout
+
+
+def project_state(project: str) -> dict:
+    """Containers (id, start time, status), volumes and networks of the project."""
+    label = f"label=com.docker.compose.project={project}"
+    ids = docker("ps", "-a", "-q", "--no-trunc", "-f", label).split()
+    containers = {}
+    if ids:
+        for c in json.loads(docker("inspect", *ids)):
+            containers[c["Name"]] = (c["Id"], c["State"]["StartedAt"], c["State"]["Status"],
+                                     c["RestartCount"])
+    return {
+        "containers": containers,
+        "volumes": sorted(docker("volume", "ls", "-q", "-f", label).split()),
+        "networks": sorted(docker("network", "ls", "-q", "--no-trunc", "-f", label).split()),
+    }
+
+
+def files_state(*directories: Path) -> dict:
+    """Every file under the directories: mode, size, mtime, SHA-256 (never the content)."""
+    state = {}
+    for directory in directories:
+        if not directory.exists():
+            state[str(directory)] = "absent"
+            continue
+        for path in sorted(directory.rglob("*")):
+            info = path.lstat()
+            digest = (hashlib.sha256(path.read_bytes()).hexdigest()
+                      if stat.S_ISREG(info.st_mode) else "")
+            state[str(path)] = (stat.filemode(info.st_mode), info.st_size, info.st_mtime_ns,
+                                digest)
+    return state
+
+
+def bad_topology(case: dict, directory: Path) -> Path:
+    if "file" in case:
+        return REPO / case["file"]
+    path = directory / "topology.yml"
+    if "text" in case:
+        path.write_text(case["text"], encoding="utf-8")
+        return path
+    data = copy.deepcopy(yaml.safe_load(default_path().read_text(encoding="utf-8")))
+    for dotted, value in case["set"].items():
+        put(data, dotted, value)
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def put(data, dotted: str, value) -> None:
+    """Set ``a.b[1].c`` (``[+]`` appends) in nested dicts/lists."""
+    steps: list[str | int] = []
+    for part in dotted.split("."):
+        name, *indexes = re.split(r"\[", part)
+        if name:
+            steps.append(name)
+        steps += [-1 if i == "+]" else int(i.rstrip("]")) for i in indexes]
+    target = data
+    for step in steps[:-1]:
+        target = target[step]
+    last = steps[-1]
+    if last == -1:
+        target.append(value)
+    else:
+        target[last] = value
+
+
+def good_secrets(directory: Path) -> Path:
+    secret_files.ensure(directory)
+    return directory
+
+
+class Harness:
+    """The environment of one `make up` run: test ports, own project, recording docker."""
+
+    def __init__(self, tmp: Path):
+        self.tmp = tmp
+        self.bin = tmp / "bin"
+        self.bin.mkdir()
+        self.calls = tmp / "docker-calls.log"
+        real = shutil.which("docker")
+        assert real, "docker is not on PATH"
+        shim = self.bin / "docker"
+        shim.write_text('#!/bin/sh\nprintf "%s\\n" "$*" >> "$BAD_INPUT_DOCKER_LOG"\n'
+                        f'exec {real} "$@"\n', encoding="utf-8")
+        shim.chmod(0o755)
+        self.ports = {k: str(v) for k, v in ports().items()}
+        env = {k: v for k, v in os.environ.items() if k not in CLEARED}
+        env.update(self.ports)
+        env.update({
+            "PATH": f"{self.bin}:{os.environ['PATH']}",
+            "BAD_INPUT_DOCKER_LOG": str(self.calls),
+            "COMPOSE_PROJECT_NAME": PROJECT,
+            "CELERY_STACK_BIND": BIND,
+            "CELERY_STACK_NOFILE": nofile(),
+        })
+        self.env = env
+
+    def make(self, target: str, topology: Path | None = None, secrets_dir: Path | None = None,
+             extra_env: dict[str, str] | None = None) -> Outcome:
+        self.calls.write_text("", encoding="utf-8")
+        env = dict(self.env)
+        env.update({k: Template(v).substitute(self.env) for k, v in (extra_env or {}).items()})
+        cmd = ["make", "-s", target]
+        if topology is not None:
+            cmd.append(f"TOPOLOGY={topology}")
+        if secrets_dir is not None:
+            cmd.append(f"SECRETS={secrets_dir}")
+        proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True,
+                              timeout=MAKE_TIMEOUT, check=False)
+        calls = self.calls.read_text(encoding="utf-8").splitlines()
+        return Outcome(proc.returncode, proc.stdout + proc.stderr, calls)
+
+
+@pytest.fixture(scope="session")
+def shared_secrets(tmp_path_factory) -> Path:
+    """Good secrets for the env and topology cases: the repository's when complete."""
+    repo = REPO / "secrets"
+    if all((repo / name).is_file() for name in secret_files.SECRETS):
+        return repo
+    return good_secrets(tmp_path_factory.mktemp("secrets") / "secrets")
+
+
+@pytest.fixture()
+def harness(tmp_path) -> Harness:
+    return Harness(tmp_path)
