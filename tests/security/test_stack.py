@@ -166,8 +166,9 @@ def test_secrets_never_in_logs_inspect_or_command_lines(stack: Compose) -> None:
             name = var.split("=", 1)[0]
             if any(w in name for w in ("PASSWORD", "SECRET", "COOKIE")):
                 assert name.endswith("_FILE"), f"{service}: {name} carries a value, not a file"
-        top = subprocess.run(["docker", "top", info["Id"], "-eo", "args"], capture_output=True,
-                             text=True, timeout=30, check=True).stdout
+        # docker top needs the pid column; the command lines are what matters.
+        top = subprocess.run(["docker", "top", info["Id"], "-eo", "pid,args"],
+                             capture_output=True, text=True, timeout=30, check=True).stdout
         assert leaks(top) == [], f"{service}: secret values on a process command line"
 
 
