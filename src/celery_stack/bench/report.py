@@ -1,0 +1,255 @@
+"""Turn raw measurements into the benchmark report (pure functions).
+
+``build`` takes what the runner measured (the agents' JSON plus host-side
+timings) and returns the report: per figure, each setup's median and spread,
+the ratios between setups, and each goal met or missed with the reason.
+``markdown`` renders the table the README shows; ``shape_errors`` checks a
+report has every part (the QUICK test asserts it, never timing thresholds).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .stats import growth, percentile, ratio, summary
+
+SCHEMA = 1
+FIGURES = ("hol", "throughput", "memory", "overhead", "ops")
+MIB = 1024 * 1024
+
+
+def _goal(text: str, value: float | None, threshold: float, higher_is_better: bool,
+          why_missed: str) -> dict:
+    if value is None:
+        return {"text": text, "value": None, "threshold": threshold, "met": None,
+                "note": "not measured in this run"}
+    met = value >= threshold if higher_is_better else value <= threshold
+    return {"text": text, "value": value, "threshold": threshold, "met": met,
+            "note": "" if met else why_missed}
+
+
+def hol(raw: dict[str, dict]) -> dict:
+    """Figure 1: small priority tasks behind a bulk backlog, p50/p99 per run."""
+    setups = {}
+    for name, result in raw.items():
+        reps = result["reps"]
+        setups[name] = {
+            "p50_ms": summary([percentile(r["latencies_ms"], 50) for r in reps]),
+            "p99_ms": summary([percentile(r["latencies_ms"], 99) for r in reps]),
+            "tasks_per_run": len(reps[0]["latencies_ms"]),
+        }
+    value = (ratio(setups["A"]["p99_ms"]["median"], setups["C"]["p99_ms"]["median"])
+             if {"A", "C"} <= setups.keys() else None)
+    return {"unit": "ms", "setups": setups, "ratios": {"A/C p99": value},
+            "goals": [_goal("A p99 <= C p99 / 10", value, 0.1, False,
+                            "A's priority fleet did not isolate small tasks from the bulk "
+                            "backlog enough; see the absolute p99 values")]}
+
+
+def throughput(raw: dict[str, dict]) -> dict:
+    """Figure 2: no-op tasks, first publish -> last execution, tasks/s."""
+    setups = {name: {"tasks_per_s": summary([r["tasks_per_s"] for r in res["reps"]]),
+                     "publish_per_s": summary([r["publish_per_s"] for r in res["reps"]]),
+                     "tasks_per_run": res["reps"][0]["n"]}
+              for name, res in raw.items()}
+
+    def rel(a: str, b: str) -> float | None:
+        if not {a, b} <= setups.keys():
+            return None
+        return ratio(setups[a]["tasks_per_s"]["median"], setups[b]["tasks_per_s"]["median"])
+
+    ab, ac = rel("A", "B"), rel("A", "C")
+    return {"unit": "tasks/s", "setups": setups, "ratios": {"A/B": ab, "A/C": ac},
+            "goals": [
+                _goal("A >= 0.8 x B", ab, 0.8, True,
+                      "HAProxy plus 3-node quorum replication (publisher confirms wait for a "
+                      "majority) costs more than 20% on this machine"),
+                _goal("A >= C", ac, 1.0, True,
+                      "publisher confirms on quorum queues and per-task acks_late cost more "
+                      "than the naive setup's unconfirmed classic queue on this machine"),
+            ]}
+
+
+def memory(raw: dict[str, dict]) -> dict:
+    """Figure 3: broker memory, idle vs a task/event storm, monitor attached then stalled."""
+    setups = {}
+    for name, result in raw.items():
+        by_phase: dict[str, list[float]] = {}
+        for s in result["samples"]:
+            by_phase.setdefault(s["phase"], []).append(s["mem_bytes"] / MIB)
+        idle = summary(by_phase["idle"])
+        storm = by_phase.get("attached", []) + by_phase.get("detached", [])
+        setups[name] = {
+            "idle_mib": idle,
+            "attached_peak_mib": max(by_phase.get("attached", [0])),
+            "detached_peak_mib": max(by_phase.get("detached", [0])),
+            "end_mib": storm[-1] if storm else None,
+            "growth": growth(storm, idle["median"]) if storm else None,
+            "event_queue_peak": max(s["event_queue_messages"] for s in result["samples"]),
+            "storm_seconds": result["seconds"], "detach_at": result["detach_at"],
+            "rate": result["rate"], "sent": result["sent"],
+            "series": [[s["t"], s["mem_bytes"] / MIB, s["phase"]] for s in result["samples"]],
+        }
+    value = setups["A"]["growth"] if "A" in setups else None
+    window = setups["A"]["storm_seconds"] if "A" in setups else 0
+    return {"unit": "MiB", "setups": setups, "ratios": {
+                "A peak/idle": value,
+                "C peak/idle": setups["C"]["growth"] if "C" in setups else None},
+            "goals": [_goal(f"A flat: peak <= 1.2 x idle over the {window:.0f} s storm",
+                            value, 1.2, False,
+                            "A's broker memory grew during the storm; see the series")]}
+
+
+def overhead(raw: dict[str, dict]) -> dict:
+    """Figure 4: non-task broker messages/s (received + delivered) on an idle stack."""
+    setups = {name: {"messages_per_s": summary([r["messages_per_s"] for r in res["reps"]]),
+                     "received_per_s": summary([r["received_per_s"] for r in res["reps"]]),
+                     "delivered_per_s": summary([r["delivered_per_s"] for r in res["reps"]]),
+                     "workers": res.get("workers")}
+              for name, res in raw.items()}
+    value = (ratio(setups["A"]["messages_per_s"]["median"],
+                   setups["C"]["messages_per_s"]["median"])
+             if {"A", "C"} <= setups.keys() else None)
+    return {"unit": "messages/s", "setups": setups, "ratios": {"A/C": value},
+            "goals": [_goal("A <= C / 5", value, 0.2, False,
+                            "A keeps worker heartbeat events (Flower needs them to show workers "
+                            "online) and Flower consumes them; only gossip and mingle are off")]}
+
+
+def ops(raw: dict[str, Any]) -> dict:
+    """Figure 5: bring-up times on the bench project, plus files other targets write."""
+    rows = {}
+    for key in ("make_up_cold_s", "make_up_warm_s"):
+        rows[key] = summary(raw[key]) if raw.get(key) else None
+    rows["ansible"] = raw.get("ansible") or "not measured in this run"
+    rows["make_test"] = raw.get("make_test") or "not measured"
+    return {"unit": "s", "setups": {"A": rows}, "ratios": {}, "goals": []}
+
+
+def build(measured: dict[str, Any], meta: dict[str, Any]) -> dict:
+    figures = {
+        "hol": hol(measured["hol"]),
+        "throughput": throughput(measured["throughput"]),
+        "memory": memory(measured["memory"]),
+        "overhead": overhead(measured["overhead"]),
+        "ops": ops(measured["ops"]),
+    }
+    goals = [{"figure": f, **g} for f in FIGURES for g in figures[f]["goals"]]
+    return {"schema": SCHEMA, **meta, "figures": figures, "goals": goals}
+
+
+# ---------------------------------------------------------------- markdown
+def _fmt(value: Any, digits: int = 1) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, dict) and "median" in value:
+        return f"{value['median']:.{digits}f} ({value['min']:.{digits}f}-{value['max']:.{digits}f})"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}" if abs(value) >= 0.01 or value == 0 else f"{value:.2g}"
+    return str(value)
+
+
+def _met(goal: dict) -> str:
+    return {True: "met", False: "MISSED", None: "not measured"}[goal["met"]]
+
+
+def markdown(report: dict) -> str:
+    f = report["figures"]
+    m = report["machine"]
+    lines = [
+        f"Run {report['date']} ({report['mode']}, `{report['command']}`, "
+        f"{report['duration_s'] / 60:.1f} min). Machine: {m['nproc']} CPUs, "
+        f"{m['mem_total_gib']:.1f} GiB RAM, kernel {m['kernel']}, load average at start "
+        f"{' / '.join(f'{x:.2f}' for x in m['loadavg_start'])}. Worker budget per setup: "
+        f"{report['budget']}. Values: median (min-max) of {report['repetitions']} runs.",
+        "",
+        "| Figure | A tuned HA | B tuned single | C naive | Ratio | Goal | Result |",
+        "|---|---|---|---|---|---|---|",
+    ]
+
+    def cell(fig: str, setup: str, key: str) -> str:
+        return _fmt(f[fig]["setups"].get(setup, {}).get(key))
+
+    hol_goal, = f["hol"]["goals"]
+    for key, label in (("p50_ms", "1. small-task latency p50 (ms)"),
+                       ("p99_ms", "1. small-task latency p99 (ms)")):
+        last = key == "p99_ms"
+        lines.append(f"| {label} | {cell('hol', 'A', key)} | - | {cell('hol', 'C', key)} | "
+                     + (f"A/C {_fmt(hol_goal['value'], 3)} | {hol_goal['text']} | "
+                        f"{_met(hol_goal)} |" if last else "| | |"))
+    tp = f["throughput"]
+    g_ab, g_ac = tp["goals"]
+    lines.append(f"| 2. no-op throughput (tasks/s) | {cell('throughput', 'A', 'tasks_per_s')} | "
+                 f"{cell('throughput', 'B', 'tasks_per_s')} | "
+                 f"{cell('throughput', 'C', 'tasks_per_s')} | A/B {_fmt(g_ab['value'], 2)}, "
+                 f"A/C {_fmt(g_ac['value'], 2)} | {g_ab['text']}; {g_ac['text']} | "
+                 f"{_met(g_ab)}; {_met(g_ac)} |")
+    mem = f["memory"]
+    g_mem, = mem["goals"]
+    for key, label in (("idle_mib", "3. broker memory idle (MiB)"),
+                       ("attached_peak_mib", "3. storm peak, monitor attached (MiB)"),
+                       ("detached_peak_mib", "3. storm peak, monitor stalled (MiB)")):
+        last = key == "detached_peak_mib"
+        lines.append(f"| {label} | {cell('memory', 'A', key)} | - | {cell('memory', 'C', key)} | "
+                     + (f"A {_fmt(mem['ratios']['A peak/idle'], 2)}x idle, C "
+                        f"{_fmt(mem['ratios']['C peak/idle'], 2)}x | {g_mem['text']} | "
+                        f"{_met(g_mem)} |" if last else "| | |"))
+    ov = f["overhead"]
+    g_ov, = ov["goals"]
+    lines.append(f"| 4. idle non-task messages/s ({ov['setups'].get('A', {}).get('workers')} "
+                 f"workers) | {cell('overhead', 'A', 'messages_per_s')} | - | "
+                 f"{cell('overhead', 'C', 'messages_per_s')} | A/C {_fmt(g_ov['value'], 2)} | "
+                 f"{g_ov['text']} | {_met(g_ov)} |")
+    op = f["ops"]["setups"]["A"]
+    lines.append(f"| 5. make up cold / warm to all-healthy (s) | {_fmt(op['make_up_cold_s'])} / "
+                 f"{_fmt(op['make_up_warm_s'])} | - | - | | | |")
+    for key, label in (("ansible", "5. ansible-playbook site.yml first / second run"),
+                       ("make_test", "5. make test total")):
+        lines.append(f"| {label} | {_fmt_ops(op[key])} | - | - | | | |")
+    missed = [g for g in report["goals"] if g["met"] is False]
+    if missed:
+        lines += ["", "Goals missed in this run:"]
+        lines += [f"- {g['figure']}: {g['text']} (measured {_fmt(g['value'], 3)}): {g['note']}"
+                  for g in missed]
+    if report.get("notes"):
+        lines += ["", "Notes:"] + [f"- {n}" for n in report["notes"]]
+    return "\n".join(lines) + "\n"
+
+
+def _fmt_ops(value: Any) -> str:
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {_fmt(v)}" for k, v in value.items())
+    return str(value)
+
+
+# ------------------------------------------------------------------- shape
+def shape_errors(report: dict) -> list[str]:
+    """What a report lacks; empty when every figure and goal is present."""
+    errors = []
+    for key in ("schema", "mode", "date", "command", "machine", "budget", "figures", "goals",
+                "duration_s", "repetitions"):
+        if key not in report:
+            errors.append(f"report: key '{key}' missing")
+    figures = report.get("figures", {})
+    expected = {"hol": {"A", "C"}, "throughput": {"A", "B", "C"}, "memory": {"A", "C"},
+                "overhead": {"A", "C"}, "ops": {"A"}}
+    for fig, setups in expected.items():
+        if fig not in figures:
+            errors.append(f"figures.{fig}: missing")
+            continue
+        have = set(figures[fig].get("setups", {}))
+        if not setups <= have:
+            errors.append(f"figures.{fig}.setups: has {sorted(have)}, needs {sorted(setups)}")
+    for i, goal in enumerate(report.get("goals", [])):
+        for key in ("figure", "text", "value", "met", "note"):
+            if key not in goal:
+                errors.append(f"goals[{i}]: key '{key}' missing")
+        if goal.get("met") is False and not goal.get("note"):
+            errors.append(f"goals[{i}] ({goal.get('text')}): missed without a reason")
+    if len(report.get("goals", [])) != 5:
+        errors.append(f"goals: {len(report.get('goals', []))} entries, expected 5")
+    machine = report.get("machine", {})
+    for key in ("nproc", "mem_total_gib", "kernel", "loadavg_start"):
+        if key not in machine:
+            errors.append(f"machine.{key}: missing")
+    return errors

@@ -1,0 +1,303 @@
+"""Bring the three setups up one after another and measure them (host side).
+
+Order (one run): B (tuned single node: throughput), then C (naive: idle
+traffic, throughput, head-of-line) left running idle, then A (tuned HA: cold
+and warm bring-up, idle traffic, throughput, head-of-line) measured while C
+idles (conservative for A), then the event storm on A and C at the same time
+(one 10-minute window for both instead of two), then both are removed.
+Every project is `down -v`'d at the end, also on failure.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from ..testing.compose import FILES, REPO, Compose, StackError, compose_env, ports
+from . import charts, report
+
+TUNED = (*FILES, "bench/compose/tuned-common.yaml")
+# Same total worker budget in every setup (see the compose files).
+BUDGET = ("1.5 CPUs and 5 prefork pool processes for workers (A/B: default 2 + priority 2 + "
+          "bulk 1 at 0.3 CPU each; C: one pool of 5 at 1.5 CPUs)")
+
+
+@dataclass(frozen=True)
+class Sizes:
+    reps: int
+    throughput_n: int
+    hol: tuple[int, float, int, float]  # bulk tasks, bulk seconds, small tasks, interval
+    idle_seconds: float
+    storm: tuple[float, float, float, float, float]  # rate, idle s, storm s, detach at, sample
+
+
+FULL = Sizes(reps=3, throughput_n=1500, hol=(30, 2.0, 25, 0.2), idle_seconds=20,
+             storm=(25, 30, 600, 180, 10))
+QUICK = Sizes(reps=1, throughput_n=60, hol=(6, 1.0, 5, 0.1), idle_seconds=5,
+              storm=(10, 6, 30, 15, 3))
+
+
+def setup(name: str, project: str) -> Compose:
+    offset = int(os.environ.get("BENCH_PORT_OFFSET", "500"))
+    if name == "A":
+        files, shift = (*TUNED, "bench/compose/tuned-ha.yaml"), offset
+    elif name == "B":
+        files, shift = (*TUNED, "bench/compose/tuned-single.yaml"), offset + 10
+    else:
+        files, shift = ("bench/compose/naive.yaml",), offset + 20
+    port_map = ports(shift)
+    return Compose(project, compose_env(port_map), files, port_map)
+
+
+def agent(stack: Compose, *args: str, timeout: float = 900) -> dict:
+    proc = stack.run("run", "--rm", "--no-deps", "-T", "bench-agent", *args, timeout=timeout,
+                     check=False)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+    if proc.returncode != 0 or not lines:
+        raise StackError(f"{stack.project}: agent {' '.join(args)} failed ({proc.returncode}):\n"
+                         f"{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}")
+    return json.loads(lines[-1])
+
+
+NAIVE_DEFINITIONS = REPO / "secrets/bench_naive_definitions.json"
+
+
+def naive_definitions() -> None:
+    """C's broker definitions: the project's users, vhost and permissions only.
+
+    No exchange, queue or policy: a fresh broker, where Celery declares its
+    default direct exchange and classic queue itself. Holds password hashes,
+    so it lives with the generated secrets (git-ignored, 0600).
+    """
+    source = REPO / "secrets/rabbitmq_definitions.json"
+    try:
+        full = json.loads(source.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise StackError(f"{source}: {exc.strerror}; run `make compose-files` first") from exc
+    naive = {k: full[k] for k in ("users", "vhosts", "permissions") if k in full}
+    fd = os.open(NAIVE_DEFINITIONS, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        json.dump(naive, f)
+
+
+def timed_up(stack: Compose) -> float:
+    start = time.monotonic()
+    stack.up()
+    return time.monotonic() - start
+
+
+def machine() -> dict:
+    mem_kib = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
+                   if line.startswith("MemTotal:"))
+    return {"nproc": os.cpu_count(), "mem_total_gib": mem_kib / 1024 / 1024,
+            "kernel": platform.release(), "loadavg_start": list(os.getloadavg())}
+
+
+def read_optional(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+class Runner:
+    def __init__(self, sizes: Sizes, say) -> None:
+        self.s = sizes
+        self.say = say
+        prefix = os.environ.get("BENCH_PROJECT_PREFIX", "celery-stack-bench")
+        self.stacks = {n: setup(n, f"{prefix}-{n.lower()}") for n in ("A", "B", "C")}
+        self.m: dict[str, dict] = {f: {} for f in ("hol", "throughput", "memory", "overhead")}
+        self.m["ops"] = {}
+        self.notes: list[str] = []
+
+    # ----------------------------------------------------------- per setup
+    def idle(self, name: str, workers: int) -> None:
+        result = agent(self.stacks[name], "idle", "--seconds", str(self.s.idle_seconds),
+                       "--reps", str(self.s.reps))
+        self.m["overhead"][name] = {**result, "workers": workers}
+
+    def throughput(self, name: str) -> None:
+        self.m["throughput"][name] = agent(self.stacks[name], "throughput", "--n",
+                                           str(self.s.throughput_n), "--reps", str(self.s.reps))
+
+    def hol(self, name: str) -> None:
+        bulk_n, bulk_s, prio_n, interval = self.s.hol
+        self.m["hol"][name] = agent(self.stacks[name], "hol", "--bulk-n", str(bulk_n),
+                                    "--bulk-seconds", str(bulk_s), "--prio-n", str(prio_n),
+                                    "--prio-interval", str(interval), "--reps", str(self.s.reps))
+
+    def run_b(self) -> None:
+        b = self.stacks["B"]
+        b.down()
+        self.say(f"B: up in {timed_up(b):.0f} s")
+        agent(b, "wait-workers", "--n", "3")
+        self.throughput("B")
+        self.say(f"B: throughput {self.m['throughput']['B']['reps']}")
+        b.down()
+
+    def run_c(self) -> None:
+        c = self.stacks["C"]
+        c.down()
+        naive_definitions()
+        self.say(f"C: up in {timed_up(c):.0f} s")
+        # Figure 4 with the same number of worker nodes as A (3), then one pool again.
+        c.run("up", "-d", "--no-deps", "--scale", "worker=3", "worker", timeout=300)
+        agent(c, "wait-workers", "--n", "3")
+        time.sleep(5)  # mingle and the first heartbeats settle
+        self.idle("C", 3)
+        c.run("up", "-d", "--no-deps", "--scale", "worker=1", "worker", timeout=300)
+        agent(c, "wait-workers", "--n", "1")
+        self.throughput("C")
+        self.hol("C")
+        self.say(f"C: done (throughput {self.m['throughput']['C']['reps']})")
+
+    def run_a(self) -> None:
+        a = self.stacks["A"]
+        a.down()
+        cold = timed_up(a)
+        warm = [timed_up(a) for _ in range(self.s.reps)]
+        self.m["ops"]["make_up_cold_s"] = [cold]
+        self.m["ops"]["make_up_warm_s"] = warm
+        self.say(f"A: cold up {cold:.0f} s, warm {[round(w, 1) for w in warm]}")
+        agent(a, "wait-workers", "--n", "3")
+        time.sleep(5)
+        self.idle("A", 3)
+        self.throughput("A")
+        self.hol("A")
+        self.say(f"A: done (throughput {self.m['throughput']['A']['reps']})")
+
+    # --------------------------------------------------------------- storm
+    def storm(self) -> None:
+        rate, idle_s, seconds, detach_at, sample = self.s.storm
+        paused: dict[str, list[str]] = {"A": ["bench-monitor", "flower"], "C": ["bench-monitor"]}
+        procs, outputs, timers = {}, {}, []
+        for name in ("A", "C"):
+            stack = self.stacks[name]
+            stack.run("--profile", "bench", "up", "-d", "--no-deps", "bench-monitor", timeout=120)
+        time.sleep(5)  # the monitors have declared their event queues
+        for name in ("A", "C"):
+            stack = self.stacks[name]
+            cmd = [*stack.base, "run", "--rm", "--no-deps", "-T", "bench-agent", "storm",
+                   "--rate", str(rate), "--seconds", str(seconds), "--detach-at", str(detach_at),
+                   "--idle-seconds", str(idle_s), "--sample", str(sample)]
+            procs[name] = subprocess.Popen(cmd, cwd=REPO, env=stack.env, text=True,  # noqa: S603
+                                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+        def follow(name: str) -> None:
+            lines = []
+            proc = procs[name]
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                lines.append(line)
+                if line.startswith('{"storm": "started"'):
+                    stack = self.stacks[name]
+                    timer = threading.Timer(detach_at, stack.run,
+                                            args=("pause", *paused[name]),
+                                            kwargs={"timeout": 60, "check": False})
+                    timer.start()
+                    timers.append(timer)
+            outputs[name] = lines
+
+        threads = [threading.Thread(target=follow, args=(n,)) for n in procs]
+        for t in threads:
+            t.start()
+        try:
+            for proc in procs.values():
+                proc.wait(timeout=seconds + idle_s + 600)
+            for t in threads:
+                t.join(timeout=30)
+        finally:
+            for timer in timers:
+                timer.cancel()
+            for name in ("A", "C"):
+                self.stacks[name].run("unpause", *paused[name], timeout=60, check=False)
+                self.stacks[name].run("--profile", "bench", "rm", "-sf", "bench-monitor",
+                                      timeout=120, check=False)
+        for name, proc in procs.items():
+            lines = [ln for ln in outputs.get(name, []) if ln.startswith("{")]
+            if proc.returncode != 0 or not lines:
+                err = proc.stderr.read() if proc.stderr else ""
+                raise StackError(f"storm on {name} failed ({proc.returncode}): {err[-3000:]}")
+            self.m["memory"][name] = {**json.loads(lines[-1]), "seconds": seconds}
+
+    # ----------------------------------------------------------------- all
+    def run(self) -> None:
+        start = time.monotonic()
+        built = time.monotonic()
+        self.stacks["A"].build()
+        self.say(f"images checked/built in {time.monotonic() - built:.0f} s")
+        try:
+            self.run_b()
+            self.run_c()
+            self.run_a()
+            self.say("storm on A and C at the same time")
+            self.storm()
+        finally:
+            for stack in self.stacks.values():
+                stack.down()
+        self.m["ops"]["ansible"] = read_optional(REPO / "bench/results/ops-ansible.json")
+        self.m["ops"]["make_test"] = read_optional(REPO / "bench/results/ops-make-test.json")
+        self.duration = time.monotonic() - start
+
+
+def main(quick: bool, out: Path, readme: Path | None, say=print) -> dict:
+    meta = {"mode": "quick" if quick else "full",
+            "command": "make bench QUICK=1" if quick else "make bench",
+            "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+            "machine": machine(), "budget": BUDGET}
+    sizes = QUICK if quick else FULL
+    runner = Runner(sizes, say)
+    runner.run()
+    meta["machine"]["loadavg_end"] = list(os.getloadavg())
+    rate, _, seconds, detach_at, _ = sizes.storm
+    notes = [
+        f"Storm: A and C at the same time for {seconds:.0f} s at {rate:.0f} no-op tasks/s each "
+        f"(events on); a Flower-like monitor consumes events, then is paused at "
+        f"{detach_at:.0f} s (stalled monitor, connection kept; A's Flower is paused too). "
+        "One window per setup (not 3): two 10-minute windows do not fit in 30 minutes.",
+        "C was left running idle while A was measured (conservative for A).",
+        "Idle traffic counts every message the broker received plus delivered "
+        "(Prometheus global counters, all nodes), with 3 worker nodes in A and in C.",
+        "make up cold was measured once per run (warm: each repetition).",
+    ]
+    full = report.build(runner.m, {**meta, "duration_s": runner.duration,
+                                   "repetitions": sizes.reps, "notes": notes})
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "bench.json").write_text(json.dumps(full, indent=1) + "\n", encoding="utf-8")
+    table = report.markdown(full)
+    (out / "bench.md").write_text(table, encoding="utf-8")
+    charts.write(full, out)
+    if readme is not None:
+        update_readme(readme, table)
+    return full
+
+
+BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
+
+
+def update_readme(readme: Path, table: str) -> None:
+    """Replace the text between the bench markers of the README's Performance section."""
+    text = readme.read_text(encoding="utf-8")
+    if BEGIN not in text or END not in text:
+        raise StackError(f"{readme}: markers {BEGIN} / {END} not found; add them to the "
+                         "Performance section")
+    head, rest = text.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    readme.write_text(f"{head}{BEGIN}\n{table}{END}{tail}", encoding="utf-8")
+
+
+def down_all() -> None:
+    """`down -v` every bench project (interrupted runs)."""
+    prefix = os.environ.get("BENCH_PROJECT_PREFIX", "celery-stack-bench")
+    for name in ("A", "B", "C"):
+        stack = setup(name, f"{prefix}-{name.lower()}")
+        proc = stack.down()
+        print(f"{stack.project}: down -v exit {proc.returncode}")
