@@ -6,5 +6,6 @@ derived from the topology with ``config_from_object``.
 
 from celery import Celery
 
-app = Celery("demo", include=["celery_stack.demo.tasks"])
+# The chaos suite's ledger tasks ride along so `make chaos` can count every task.
+app = Celery("demo", include=["celery_stack.demo.tasks", "celery_stack.chaos.tasks"])
 app.config_from_object("celery_stack.celeryconfig")

@@ -1,0 +1,138 @@
+"""``python -m celery_stack.chaos.run``: run chaos scenarios against the compose stack.
+
+Starts (or, with CELERY_STACK_TEST_REUSE=1, reuses) the compose project
+``celery-stack-chaos`` through ``celery_stack.testing.compose``, runs the
+chosen scenarios, writes reports/chaos/<time>-<mode>.{md,json} (and
+latest.*), prints the Markdown and exits 1 if any scenario failed.
+
+Scenario 3 waits for the watchdog (minutes), so it runs beside 2 and 7,
+which disturb other fleets; everything else runs one at a time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+
+from ..testing.compose import REPO, project_stack, running
+from ..topology import load
+from . import scenarios as sc
+from .report import Result, Run, to_json, to_markdown
+
+QUICK = (1, 2, 3, 7)
+FULL = (1, 2, 3, 4, 5, 6, 7)
+# Services each scenario disturbs on purpose (others running beside it skip them).
+DISTURBS = {2: {"worker-default"}, 7: {"worker-bulk"}}
+
+
+def _say(text: str) -> None:
+    print(text, flush=True)
+
+
+def _scenario(number: int, tasks: int) -> Callable[[sc.Ctx, Result], None]:
+    return {
+        1: lambda ctx, r: sc.node_killed_under_load(ctx, r, tasks),
+        2: sc.worker_killed_mid_task,
+        3: sc.hung_worker,
+        4: sc.redis_restart,
+        5: sc.partition,
+        6: sc.rolling_restart,
+        7: sc.poison_task,
+    }[number]
+
+
+def execute(ctx: sc.Ctx, number: int, tasks: int) -> Result:
+    result = Result(number, sc.TITLES[number])
+    start = time.monotonic()
+    ctx.say(f"== scenario {number}: {result.title}")
+    try:
+        _scenario(number, tasks)(ctx, result)
+    except Exception as exc:  # the report shows it; the other scenarios still run
+        result.error = "".join(traceback.format_exception(exc))[-4000:]
+    result.seconds = time.monotonic() - start
+    ctx.say(f"== scenario {number}: {'pass' if result.passed else 'FAIL'} "
+            f"({result.seconds:.0f} s)")
+    return result
+
+
+def _into(box: dict[str, Result], ctx: sc.Ctx, tasks: int) -> None:
+    box["r"] = execute(ctx, 3, tasks)
+
+
+def run_all(ctx: sc.Ctx, chosen: list[int], tasks: int) -> list[Result]:
+    results: dict[int, Result] = {}
+    beside = [n for n in chosen if n in DISTURBS]
+    for number in chosen:
+        if number in results or (number in beside and 3 in chosen):
+            continue
+        if number == 3 and beside:
+            # The watchdog needs minutes: run the other fleets' scenarios meanwhile.
+            hung: dict[str, Result] = {}
+            ctx3 = sc.Ctx(ctx.stack, ctx.topology, ctx.say, ctx.amqp_url,
+                          disturbed=set().union(*(DISTURBS[n] for n in beside)))
+            thread = threading.Thread(target=_into, args=(hung, ctx3, tasks))
+            thread.start()
+            # Let scenario 3 take its snapshot of every process first.
+            time.sleep(20)
+            for other in beside:
+                results[other] = execute(ctx, other, tasks)
+            thread.join()
+            results[3] = hung["r"]
+        else:
+            results[number] = execute(ctx, number, tasks)
+    return [results[n] for n in chosen]
+
+
+def write(run: Run, out: Path) -> tuple[Path, Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
+    md, js = out / f"{stamp}-{run.mode}.md", out / f"{stamp}-{run.mode}.json"
+    md.write_text(to_markdown(run), encoding="utf-8")
+    js.write_text(to_json(run), encoding="utf-8")
+    (out / f"latest-{run.mode}.md").write_text(to_markdown(run), encoding="utf-8")
+    (out / f"latest-{run.mode}.json").write_text(to_json(run), encoding="utf-8")
+    return md, js
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m celery_stack.chaos.run", description=__doc__)
+    p.add_argument("--mode", choices=("quick", "full"), default="full",
+                   help="quick: scenarios 1, 2, 3, 7 with 5,000 tasks; full: all seven, 20,000")
+    p.add_argument("--scenarios", help="comma-separated scenario numbers (default: the mode's)")
+    p.add_argument("--tasks", type=int, help="tasks of scenario 1 (default: 5000 quick, 20000 "
+                   "full)")
+    p.add_argument("--report-dir", default=str(REPO / "reports" / "chaos"))
+    args = p.parse_args(argv)
+    chosen = sorted({int(x) for x in args.scenarios.split(",")}) if args.scenarios else list(
+        QUICK if args.mode == "quick" else FULL)
+    if not set(chosen) <= set(FULL):
+        p.error(f"--scenarios: choose among {FULL}")
+    tasks = args.tasks or (5000 if args.mode == "quick" else 20000)
+
+    started = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+    stack = project_stack("celery-stack-chaos")
+    report = Run(args.mode, stack.project, started)
+    t0 = time.monotonic()
+    failed = threading.Event()
+    with running(stack, _say, failed.is_set):
+        topology = load(os.environ.get("CELERY_STACK_TOPOLOGY_FILE") or None)
+        ctx = sc.Ctx(stack, topology, _say)
+        report.results = run_all(ctx, chosen, tasks)
+        report.seconds = time.monotonic() - t0
+        if not report.passed:
+            failed.set()
+    md, js = write(report, Path(args.report_dir))
+    print(to_markdown(report), flush=True)
+    print(f"chaos report: {md} and {js}", flush=True)
+    return 0 if report.passed else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,67 @@
+"""Tasks the chaos suite sends; they run in the ordinary worker fleets.
+
+Each one writes to Redis through the result backend's client, so the suite
+can count executions per task id afterwards (a ledger that survives broker
+failures and worker crashes). Keys are named per run and expire, so an
+interrupted run never leaves data behind for long.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import time
+
+from celery import current_app, shared_task
+
+# A crashed run's ledger is gone after a day; a finished run deletes its own.
+KEY_TTL = 86400
+
+
+def key(run: str, kind: str) -> str:
+    """Redis hash of one run: ``done`` / ``attempts`` / ``poison`` (id -> count), ``started``
+    (id -> host:pid)."""
+    return f"celery-stack:chaos:{run}:{kind}"
+
+
+def _redis():
+    # The backend's own client: the worker's Redis credentials and pool.
+    return current_app.backend.client
+
+
+def _mark(run: str, kind: str, task_id: str, value: str | None = None) -> None:
+    client = _redis()
+    name = key(run, kind)
+    pipe = client.pipeline()
+    if value is None:
+        pipe.hincrby(name, task_id, 1)
+    else:
+        pipe.hset(name, task_id, value)
+    pipe.expire(name, KEY_TTL)
+    pipe.execute()
+
+
+@shared_task(bind=True, name="celery_stack.chaos.tasks.ledger")
+def ledger(self, run: str, seconds: float = 0.0) -> None:
+    """Record that this task id started (where) and, after ``seconds``, that it ran."""
+    if seconds:
+        # Where it runs (the suite kills exactly this process mid-task) and
+        # how often it started (a redelivered task starts twice).
+        _mark(run, "started", self.request.id, f"{socket.gethostname()}:{os.getpid()}")
+        _mark(run, "attempts", self.request.id)
+        time.sleep(seconds)
+    _mark(run, "done", self.request.id)
+
+
+@shared_task(bind=True, name="celery_stack.chaos.tasks.stored", ignore_result=False)
+def stored(self, value: str) -> str:
+    """Returns ``value``: its result is stored in Redis (read back after a Redis restart)."""
+    return value
+
+
+@shared_task(bind=True, name="celery_stack.chaos.tasks.poison")
+def poison(self, run: str) -> None:
+    """Counts its delivery, then kills the pool process that runs it (never succeeds)."""
+    _mark(run, "poison", self.request.id)
+    os.kill(os.getpid(), signal.SIGKILL)
