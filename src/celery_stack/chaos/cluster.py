@@ -84,11 +84,16 @@ class QueueState:
     members: tuple[str, ...]
 
 
-def queues(stack: Compose, ask: str = "rabbit1") -> dict[str, QueueState]:
-    proc = ctl(stack, ask, "list_queues", "-p", VHOST, "name", "type", "leader", "members",
-               "messages", "--formatter", "json")
-    if proc is None or proc.returncode != 0:
-        raise AssertionError(f"list_queues on {ask}: {show(proc) if proc else 'no answer'}")
+def queues(stack: Compose, ask: str = "rabbit1", tries: int = 6) -> dict[str, QueueState]:
+    """Task and dead-letter quorum queues; retried: a loaded or recovering node may time out."""
+    for attempt in range(tries):
+        proc = ctl(stack, ask, "list_queues", "-p", VHOST, "name", "type", "leader", "members",
+                   "messages", "--formatter", "json")
+        if proc is not None and proc.returncode == 0:
+            break
+        if attempt == tries - 1:
+            raise AssertionError(f"list_queues on {ask}: {show(proc) if proc else 'no answer'}")
+        time.sleep(5)
     out = {}
     for q in json.loads(proc.stdout):
         if q.get("type") == "quorum" and not q["name"].startswith("celery_delayed"):

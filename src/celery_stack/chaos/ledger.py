@@ -26,6 +26,8 @@ from ..topology import load
 LEDGER_TASK = "celery_stack.chaos.tasks.ledger"
 # Seconds between reconnection attempts after a failed publish.
 RECONNECT_PAUSE = 0.5
+# Seconds to wait for a batch's confirms before publishing it again elsewhere.
+CONFIRM_TIMEOUT = 30
 
 
 @dataclass(frozen=True)
@@ -95,17 +97,26 @@ def producer_app(amqp_url: str) -> Celery:
     # Fail fast on a dead connection: the publisher reconnects and retries itself.
     app.conf.broker_connection_timeout = 4
     app.conf.broker_connection_max_retries = 1
+    # Confirms are pipelined by the Publisher (confirm_publish would wait for each).
+    app.conf.broker_transport_options = {}
     return app
 
 
 @dataclass
 class Publisher:
-    """Publishes ledger tasks (one thread), each confirmed before the next."""
+    """Publishes ledger tasks (one thread) with pipelined publisher confirms.
+
+    Tasks go out in batches; a batch is complete when the broker confirmed
+    every message of it (``basic.ack``). A nack, a timeout or a broken
+    connection sends the unconfirmed ones again, same ids, on a new connection.
+    """
 
     app: Celery
     run: str
     plan: list[tuple[str, float]]  # (queue, task seconds) per task
     rate: float | None = None  # tasks per second; None: as fast as confirms allow
+    batch: int = 200
+    task: str = LEDGER_TASK  # any task taking (run, seconds)
     confirmed: dict[str, float] = field(default_factory=dict)  # task id -> confirm time
     attempted: set[str] = field(default_factory=set)
     errors: list[tuple[float, str]] = field(default_factory=list)
@@ -124,7 +135,8 @@ class Publisher:
         self.stop_event.set()
 
     def join(self, timeout: float) -> bool:
-        assert self._thread is not None
+        if self._thread is None:
+            return True
         self._thread.join(timeout)
         return not self._thread.is_alive()
 
@@ -132,45 +144,77 @@ class Publisher:
     def done(self) -> bool:
         return self.finished_at is not None
 
-    def _connect(self):
-        while not self.stop_event.is_set():
-            conn = self.app.connection_for_write()
+    def _error(self, what: str, exc: BaseException) -> None:
+        self.errors.append((time.monotonic(), f"{what}: {type(exc).__name__}: {exc}"))
+
+    def _send(self, items: list[tuple[str, str, float]]) -> list[tuple[str, str, float]]:
+        """Publish ``items`` (id, queue, seconds) on a fresh confirm channel; the unconfirmed."""
+        pending: dict[int, tuple[str, str, float]] = {}
+        nacked: list[tuple[str, str, float]] = []
+
+        def settle(tag: int, multiple: bool, ok: bool) -> None:
+            at = time.monotonic()
+            for t in [x for x in pending if x <= tag] if multiple else [tag]:
+                item = pending.pop(t, None)
+                if item is None:
+                    continue
+                if ok:
+                    self.confirmed[item[0]] = at
+                else:
+                    nacked.append(item)
+
+        conn = self.app.connection_for_write()
+        try:
+            conn.ensure_connection(max_retries=1)
+            channel = conn.channel()
+            channel.confirm_select()
+            channel.events["basic_ack"].add(lambda tag, multiple: settle(tag, multiple, True))
+            channel.events["basic_nack"].add(lambda tag, multiple: settle(tag, multiple, False))
+            producer = self.app.amqp.Producer(channel)
+            for tag, item in enumerate(items, start=1):
+                tid, queue, seconds = item
+                self.attempted.add(tid)
+                pending[tag] = item
+                self.app.send_task(self.task, args=[self.run, seconds], queue=queue,
+                                   task_id=tid, producer=producer, retry=False)
+            deadline = time.monotonic() + CONFIRM_TIMEOUT
+            while pending and time.monotonic() < deadline:
+                try:
+                    conn.drain_events(timeout=1)
+                except TimeoutError:
+                    continue
+            if pending:
+                self.errors.append((time.monotonic(), f"{len(pending)} unconfirmed after "
+                                                      f"{CONFIRM_TIMEOUT} s"))
+        except Exception as exc:  # a broken connection: everything unconfirmed goes again
+            self._error("publish", exc)
+            time.sleep(RECONNECT_PAUSE)
+        finally:
             try:
-                conn.ensure_connection(max_retries=1)
-                return conn, self.app.amqp.Producer(conn.default_channel)
-            except Exception as exc:  # any connection failure: pause and retry
-                self.errors.append((time.monotonic(), f"connect: {type(exc).__name__}: {exc}"))
                 conn.release()
-                time.sleep(RECONNECT_PAUSE)
-        return None, None
+            except Exception as exc:  # releasing a dead connection may fail too
+                self._error("release", exc)
+        if nacked:
+            self.errors.append((time.monotonic(), f"{len(nacked)} nacked"))
+        return [*pending.values(), *nacked]
 
     def _loop(self) -> None:
-        conn, producer = self._connect()
         try:
-            for i, (queue, seconds) in enumerate(self.plan):
-                if self.rate:
-                    # Paced load: a steady stream across a slow fault (rolling restart).
-                    delay = self.started_at + i / self.rate - time.monotonic()
-                    if delay > 0:
-                        self.stop_event.wait(delay)
-                tid = str(uuid.uuid4())
-                while not self.stop_event.is_set():
-                    self.attempted.add(tid)
-                    try:
-                        self.app.send_task(LEDGER_TASK, args=[self.run, seconds], queue=queue,
-                                           task_id=tid, producer=producer, retry=False)
-                        self.confirmed[tid] = time.monotonic()
-                        break
-                    except Exception as exc:  # unconfirmed: reconnect, same id again
-                        self.errors.append((time.monotonic(), f"{type(exc).__name__}: {exc}"))
-                        if conn is not None:
-                            conn.release()
-                        conn, producer = self._connect()
+            step = self.batch
+            if self.rate:
+                # Paced load: small batches, a steady stream across a slow fault.
+                step = max(1, int(self.rate / 10))
+            for first in range(0, len(self.plan), step):
                 if self.stop_event.is_set():
                     break
+                if self.rate:
+                    delay = self.started_at + first / self.rate - time.monotonic()
+                    if delay > 0:
+                        self.stop_event.wait(delay)
+                items = [(str(uuid.uuid4()), q, sec) for q, sec in self.plan[first:first + step]]
+                while items and not self.stop_event.is_set():
+                    items = self._send(items)
         finally:
-            if conn is not None:
-                conn.release()
             self.finished_at = time.monotonic()
 
     def stall(self, start: float, end: float | None = None) -> tuple[float, float]:

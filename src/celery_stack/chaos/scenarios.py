@@ -100,15 +100,13 @@ def publish_all(ctx: Ctx, run: str, plan: list[tuple[str, float]]) -> Publisher:
     return pub
 
 
-def send_one(ctx: Ctx, name: str, args: list, queue: str) -> str:
-    """One confirmed publish of task ``name``; returns its id."""
-    app = ctx.app()
-    tid = str(uuid.uuid4())
-    with app.connection_for_write() as conn:
-        conn.ensure_connection(max_retries=3)
-        producer = app.amqp.Producer(conn.default_channel)
-        app.send_task(name, args=args, queue=queue, task_id=tid, producer=producer, retry=False)
-    return tid
+def send_one(ctx: Ctx, name: str, run: str, queue: str) -> str:
+    """One confirmed publish of task ``name`` (taking ``run``); returns its id."""
+    pub = Publisher(ctx.app(), run, [(queue, 0.0)], task=name).start()
+    if not pub.join(120) or not pub.confirmed:
+        pub.stop()
+        raise AssertionError(f"{name}: not confirmed within 120 s: {pub.errors[-3:]}")
+    return next(iter(pub.confirmed))
 
 
 def drain(ctx: Ctx, run: str, pub: Publisher, result: Result,
@@ -218,11 +216,14 @@ def node_killed_under_load(ctx: Ctx, result: Result, tasks: int) -> None:
         ctx.say(f"  killing {victim}, leader of {busiest.name} ({busiest.messages} messages)")
         docker("kill", ctx.stack.container(victim))
         t_kill = now()
+        ctx.say(f"  {victim} killed after {t_kill - pub.started_at:.1f} s of publishing")
         peer = survivor(victim)
         cluster.wait_for(f"{peer} sees {victim} gone",
                          lambda: len(cluster.running_nodes(ctx.stack, peer)) == 2,
                          DOWN_DETECT_TIMEOUT, every=3)
         result.recovery["node_down_detected"] = now() - t_kill
+        ctx.say(f"  {peer} sees 2 nodes after {now() - t_kill:.1f} s; "
+                f"{len(pub.confirmed)} confirmed")
         states = cluster.queues(ctx.stack, peer)
         result.facts["new_leader"] = states[busiest.name].leader
         result.check(f"{busiest.name} has a new leader on a survivor",
@@ -234,6 +235,8 @@ def node_killed_under_load(ctx: Ctx, result: Result, tasks: int) -> None:
         gap, at = pub.stall(t_kill)
         result.recovery["longest_publish_stall"] = gap
         result.recovery["publishing_resumed"] = max(0.0, at + gap - t_kill)
+        ctx.say(f"  {tasks} confirmed in {pub.finished_at - pub.started_at:.1f} s; "
+                f"starting {victim}")
         t_start = now()
         ctx.stack.run("start", victim, timeout=180)
         cluster.wait_for(f"{victim} back in the cluster",
@@ -560,7 +563,7 @@ def poison_task(ctx: Ctx, result: Result, queue: str = "bulk") -> None:
     main = cluster.programs(ctx.stack, service)[program].pid
     tid = ""
     try:
-        tid = send_one(ctx, POISON_TASK, [run], queue)
+        tid = send_one(ctx, POISON_TASK, run, queue)
         t0 = now()
         cluster.wait_for(f"the poison task in {dlq}",
                          lambda: cluster.depth(ctx.stack, [dlq]).get(dlq, 0) > before, 300)

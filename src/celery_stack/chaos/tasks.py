@@ -61,7 +61,7 @@ def stored(self, value: str) -> str:
 
 
 @shared_task(bind=True, name="celery_stack.chaos.tasks.poison")
-def poison(self, run: str) -> None:
+def poison(self, run: str, seconds: float = 0.0) -> None:
     """Counts its delivery, then kills the pool process that runs it (never succeeds)."""
     _mark(run, "poison", self.request.id)
     os.kill(os.getpid(), signal.SIGKILL)
