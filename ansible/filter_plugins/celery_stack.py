@@ -14,7 +14,7 @@ import yaml
 from ansible.errors import AnsibleFilterError
 
 try:
-    from celery_stack.derive import rabbitmq, supervisor
+    from celery_stack.derive import rabbitmq, rabbitmq_users, supervisor
     from celery_stack.topology import TopologyError, default_path, parse
 except ImportError as exc:  # pragma: no cover - depends on the controller
     raise ImportError(
@@ -86,6 +86,17 @@ def celery_stack_rabbitmq_definitions(path: str, vhost: str, rabbitmq_version: s
     return rabbitmq.definitions(_load(path, rabbitmq_version), vhost)
 
 
+def celery_stack_rabbitmq_user(name: str, role: str, password: str) -> dict:
+    """A user of ``role`` (admin, application, monitoring) with that role's least privileges."""
+    try:
+        r = rabbitmq_users.ROLES[role]
+    except KeyError:
+        raise AnsibleFilterError(f"celery_stack_rabbitmq_user: unknown role {role!r}; "
+                                 f"one of {', '.join(sorted(rabbitmq_users.ROLES))}") from None
+    return {"name": name, "password": password, "tags": list(r.tags),
+            "configure": r.configure, "write": r.write, "read": r.read}
+
+
 class FilterModule:
     def filters(self):
         return {
@@ -93,4 +104,5 @@ class FilterModule:
             "celery_stack_topology_path": celery_stack_topology_path,
             "celery_stack_supervisor": celery_stack_supervisor,
             "celery_stack_rabbitmq_definitions": celery_stack_rabbitmq_definitions,
+            "celery_stack_rabbitmq_user": celery_stack_rabbitmq_user,
         }
