@@ -5,12 +5,10 @@
 # must report changed=0), then compares the live values with the files the
 # role wrote (tests/kernel_live, `sysctl -n` and sysfs).
 
-KERNEL_LIVE ?= $(CELERY_STACK_KERNEL_LIVE)
-
 .PHONY: kernel-live
 
 kernel-live: venv ## Apply roles/kernel_tuning to this machine, live (opt-in: KERNEL_LIVE=1); check values with sysctl
-	@if [ "$(KERNEL_LIVE)" != 1 ]; then \
+	@if [ "$(KERNEL_LIVE)" != 1 ] && [ "$${CELERY_STACK_KERNEL_LIVE:-}" != 1 ]; then \
 	  echo "kernel-live: refused: this changes THIS machine's kernel settings and starts cron." >&2; \
 	  echo "  Opt in with 'make kernel-live KERNEL_LIVE=1' (or CELERY_STACK_KERNEL_LIVE=1) on a machine you may tune." >&2; \
 	  exit 2; fi
