@@ -84,7 +84,7 @@ def test_ops_files_missing_are_reported_as_not_measured():
 def test_markdown_has_one_row_per_figure_line_and_the_machine():
     text = report.markdown(built())
     rows = [ln for ln in text.splitlines() if ln.startswith("| ")]
-    assert len(rows) == 1 + 2 + 1 + 3 + 1 + 3  # header + hol 2 + tp + memory 3 + idle + ops 3
+    assert len(rows) == 1 + 2 + 2 + 3 + 1 + 3  # header + hol 2 + tp 2 + memory 3 + idle + ops 3
     assert "2 CPUs" in text and "23.5 GiB" in text and "make bench QUICK=1" in text
     assert "| 2. no-op throughput (tasks/s) | 90.0 (90.0-90.0) | 100.0 (100.0-100.0) |" in text
 

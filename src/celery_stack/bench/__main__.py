@@ -3,12 +3,30 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
 
-from .report import shape_errors
-from .run import main
+from . import charts
+from .report import markdown, shape_errors
+from .run import main, update_readme
+
+
+def render(out: Path, readme: Path | None) -> int:
+    result = json.loads((out / "bench.json").read_text(encoding="utf-8"))
+    errors = shape_errors(result)
+    for e in errors:
+        print(f"bench: {e}", file=sys.stderr)
+    if errors:
+        return 1
+    table = markdown(result)
+    (out / "bench.md").write_text(table, encoding="utf-8")
+    charts.write(result, out)
+    if readme is not None:
+        update_readme(readme, table)
+    print(table)
+    return 0
 
 
 def cli(argv: list[str] | None = None) -> int:
@@ -18,7 +36,12 @@ def cli(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("bench/results"))
     parser.add_argument("--readme", type=Path, default=None,
                         help="README whose <!-- bench:begin/end --> block gets the table")
+    parser.add_argument("--render", action="store_true",
+                        help="only re-render bench.md, the charts and the README block from "
+                             "OUT/bench.json (a finished run); measure nothing")
     a = parser.parse_args(argv)
+    if a.render:
+        return render(a.out, a.readme)
     start = time.monotonic()
 
     def say(text: str) -> None:

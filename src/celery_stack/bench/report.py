@@ -184,6 +184,10 @@ def markdown(report: dict) -> str:
                  f"{cell('throughput', 'C', 'tasks_per_s')} | A/B {_fmt(g_ab['value'], 2)}, "
                  f"A/C {_fmt(g_ac['value'], 2)} | {g_ab['text']}; {g_ac['text']} | "
                  f"{_met(g_ab)}; {_met(g_ac)} |")
+    lines.append(f"| 2. publish rate, one publisher (tasks/s) | "
+                 f"{cell('throughput', 'A', 'publish_per_s')} | "
+                 f"{cell('throughput', 'B', 'publish_per_s')} | "
+                 f"{cell('throughput', 'C', 'publish_per_s')} | | | |")
     mem = f["memory"]
     g_mem, = mem["goals"]
     for key, label in (("idle_mib", "3. broker memory idle (MiB)"),
