@@ -172,7 +172,7 @@ include $(sort $(wildcard mk/*.mk))
 # --- Ansible ------------------------------------------------------------------
 MOLECULE_DISTROS ?= trixie bookworm
 
-.PHONY: molecule-images molecule negative syntax demo demo-clean
+.PHONY: molecule-images molecule negative syntax
 
 molecule-images: base-images ## Build the systemd host images Molecule and the sandbox use
 	@for d in $(MOLECULE_DISTROS); do \
@@ -189,13 +189,3 @@ molecule: molecule-images ## Molecule scenario `cluster` on every distro (conver
 
 negative: molecule-images ## Bad inventories fail in preflight, naming the variable, hosts untouched
 	@PATH="$(abspath $(BIN)):$$PATH" $(BIN)/pytest tests/negative -q
-
-demo: molecule-images ## Sandbox hosts (containers) + ansible-playbook site.yml + smoke; run twice: changed=0
-	@cd ansible && PATH="$(abspath $(BIN)):$$PATH" ../$(BIN)/ansible-playbook sandbox.yml
-	@cd ansible && PATH="$(abspath $(BIN)):$$PATH" ../$(BIN)/ansible-playbook site.yml
-	@cd ansible && PATH="$(abspath $(BIN)):$$PATH" ../$(BIN)/ansible celery_workers -b -m ansible.builtin.command -a "celery-stack smoke --timeout 90"
-
-demo-clean: ## Remove the sandbox hosts (and the sandbox's generated secrets with FORCE=1)
-	@for h in $$(cd ansible && ../$(BIN)/ansible-inventory --list | $(BIN)/python -c 'import json,sys; print(" ".join(json.load(sys.stdin)["_meta"]["hostvars"]))'); do \
-	  docker rm -f "$$h" >/dev/null 2>&1 || echo "demo-clean: no container $$h"; done
-	@if [ "$(FORCE)" = 1 ]; then rm -rf inventories/sandbox/.secrets; fi

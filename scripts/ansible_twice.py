@@ -83,7 +83,7 @@ def main(argv: list[str]) -> int:
             "changed_second": sum(changed_second.values()),
             # 0 here means the hosts already existed: the "first" run was a re-run too.
             "changed_first": sum(changed_first.values()),
-            "hosts": len(changed_second),
+            "recap_hosts": len(changed_second),
             "command": " ".join(cmd),
         }, indent=2) + "\n")
     print(f"ansible_twice: first run {first_s} s (changed={sum(changed_first.values())}), "
