@@ -99,6 +99,9 @@ def producer_app(amqp_url: str) -> Celery:
     app.conf.broker_connection_max_retries = 1
     # Confirms are pipelined by the Publisher (confirm_publish would wait for each).
     app.conf.broker_transport_options = {}
+    # One publish per task on the channel, so delivery tag n is the n-th task:
+    # a task-sent event would take a delivery tag of its own.
+    app.conf.task_send_sent_event = False
     return app
 
 
@@ -154,6 +157,10 @@ class Publisher:
 
         def settle(tag: int, multiple: bool, ok: bool) -> None:
             at = time.monotonic()
+            if tag > len(items):
+                # Something else published on this channel: the tags do not map to
+                # tasks. Fail loudly rather than count a task confirmed wrongly.
+                raise RuntimeError(f"delivery tag {tag} beyond the {len(items)} tasks sent")
             for t in [x for x in pending if x <= tag] if multiple else [tag]:
                 item = pending.pop(t, None)
                 if item is None:

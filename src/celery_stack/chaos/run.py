@@ -5,8 +5,8 @@ Starts (or, with CELERY_STACK_TEST_REUSE=1, reuses) the compose project
 chosen scenarios, writes reports/chaos/<time>-<mode>.{md,json} (and
 latest.*), prints the Markdown and exits 1 if any scenario failed.
 
-Scenario 3 waits for the watchdog (minutes), so it runs beside 2 and 7,
-which disturb other fleets; everything else runs one at a time.
+Scenario 3 waits for the watchdog (minutes), so it runs beside 1, 2 and 7
+(other fleets, or the brokers only); everything else runs one at a time.
 """
 
 from __future__ import annotations
@@ -28,8 +28,11 @@ from .report import Result, Run, to_json, to_markdown
 
 QUICK = (1, 2, 3, 7)
 FULL = (1, 2, 3, 4, 5, 6, 7)
-# Services each scenario disturbs on purpose (others running beside it skip them).
+# Services each scenario disturbs on purpose (scenario 3 beside them skips them).
 DISTURBS = {2: {"worker-default"}, 7: {"worker-bulk"}}
+# Scenarios run while scenario 3 waits for the watchdog (they touch other fleets
+# or only the brokers, which the watchdog's probes survive).
+BESIDE_HUNG = (1, 2, 7)
 
 
 def _say(text: str) -> None:
@@ -68,24 +71,24 @@ def _into(box: dict[str, Result], ctx: sc.Ctx, tasks: int) -> None:
 
 def run_all(ctx: sc.Ctx, chosen: list[int], tasks: int) -> list[Result]:
     results: dict[int, Result] = {}
-    beside = [n for n in chosen if n in DISTURBS]
+    beside = [n for n in BESIDE_HUNG if n in chosen] if 3 in chosen else []
+    thread = None
+    hung: dict[str, Result] = {}
+    if beside:
+        # The watchdog needs minutes: scenario 3 runs while 1, 2 and 7 run beside it.
+        ctx3 = sc.Ctx(ctx.stack, ctx.topology, ctx.say, ctx.amqp_url,
+                      disturbed=set().union(*(DISTURBS.get(n, set()) for n in beside)))
+        thread = threading.Thread(target=_into, args=(hung, ctx3, tasks))
+        thread.start()
+        # Let scenario 3 take its snapshot of every process and stop its victim first.
+        time.sleep(30)
+    for number in beside:
+        results[number] = execute(ctx, number, tasks)
+    if thread is not None:
+        thread.join()
+        results[3] = hung["r"]
     for number in chosen:
-        if number in results or (number in beside and 3 in chosen):
-            continue
-        if number == 3 and beside:
-            # The watchdog needs minutes: run the other fleets' scenarios meanwhile.
-            hung: dict[str, Result] = {}
-            ctx3 = sc.Ctx(ctx.stack, ctx.topology, ctx.say, ctx.amqp_url,
-                          disturbed=set().union(*(DISTURBS[n] for n in beside)))
-            thread = threading.Thread(target=_into, args=(hung, ctx3, tasks))
-            thread.start()
-            # Let scenario 3 take its snapshot of every process first.
-            time.sleep(20)
-            for other in beside:
-                results[other] = execute(ctx, other, tasks)
-            thread.join()
-            results[3] = hung["r"]
-        else:
+        if number not in results:
             results[number] = execute(ctx, number, tasks)
     return [results[n] for n in chosen]
 

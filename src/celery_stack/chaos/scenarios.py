@@ -112,7 +112,8 @@ def send_one(ctx: Ctx, name: str, run: str, queue: str) -> str:
 def drain(ctx: Ctx, run: str, pub: Publisher, result: Result,
           timeout: float = DRAIN_TIMEOUT) -> None:
     """Wait (bounded) until every confirmed task ran and the queues are empty; reconcile."""
-    names = [q.name for q in ctx.topology.queues]
+    # Only this load's queues: a scenario running beside may hold others on purpose.
+    names = sorted({q for q, _ in pub.plan} or {q.name for q in ctx.topology.queues})
     start = now()
     last, last_change = -1, now()
     while now() - start < timeout:
@@ -302,7 +303,7 @@ def worker_killed_mid_task(ctx: Ctx, result: Result) -> None:
         attempts = int(cluster.ledger_hash(ctx.stack, run, "attempts").get(tid, 0))
         result.check("task running in the killed main process redelivered and completed",
                      attempts >= 2, f"started {attempts} time(s)")
-        done = Publisher(None, run, [])  # type: ignore[arg-type]
+        done = Publisher(None, run, [("default", LONG_TASK)])  # type: ignore[arg-type]
         done.confirmed = confirmed
         done.finished_at = now()
         drain(ctx, run, done, result)
@@ -497,7 +498,7 @@ def partition(ctx: Ctx, result: Result, rate: float = 80.0) -> None:
         cluster.forget(ctx.stack, run)
 
 
-def rolling_restart(ctx: Ctx, result: Result, rate: float = 60.0) -> None:
+def rolling_restart(ctx: Ctx, result: Result, rate: float = 40.0) -> None:
     """6. Restart rabbit1..3 one at a time under load; measure the longest publish stall."""
     wait_whole(ctx)
     run = ctx.new_run("rolling")
