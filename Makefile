@@ -38,6 +38,7 @@ endif
 
 
 .PHONY: help bootstrap venv docker-engine docker-compose base-images lint unit validate integration e2e test lock
+.PHONY: test-stack-down bench-quick
 .PHONY: up smoke down clean logs ps credentials secrets compose-files preflight
 
 help: ## List the targets
@@ -76,8 +77,27 @@ integration: bootstrap ## Real RabbitMQ, Redis, Supervisor and workers in contai
 e2e: bootstrap compose-files ## The compose stack end to end in its own project: auth, node kill, warm shutdown
 	@$(BIN)/pytest tests/e2e -m e2e -q
 
-test: bootstrap lint syntax unit validate integration e2e negative molecule ## Everything: lint, syntax, unit, validation, integration, e2e, negative inventories, molecule
+# The stack suites of make test (e2e, security, chaos-quick, bad-input) run on
+# ONE compose project: the first starts it, the next reuse it (each leaves it
+# as it found it), test-stack-down removes it. Each suite alone starts its own.
+TEST_STACK := celery-stack-test
+# The kernel role applied live to this machine: only where the caller opts in
+# (CI on its disposable machine does, in .ci/run).
+KERNEL_LIVE ?= $(CELERY_STACK_KERNEL_LIVE)
+test: export CELERY_STACK_TEST_PROJECT := $(TEST_STACK)
+test: export CELERY_STACK_TEST_REUSE := 1
+test: bootstrap lint syntax unit validate integration e2e security chaos-quick bad-input test-stack-down ## Every test (KERNEL_LIVE=1 adds kernel-live)
+test: negative molecule bench-quick $(if $(filter 1,$(KERNEL_LIVE)),kernel-live)
+# (A recipe line's prerequisites would run first: it has none, to keep this order.)
+test:
+	@$(if $(filter 1,$(KERNEL_LIVE)),,echo "make test: kernel-live not run (opt in with KERNEL_LIVE=1 on a disposable machine)")
 	@echo "make test: all passed"
+
+test-stack-down: compose-files ## Remove the stack make test's suites share (project celery-stack-test)
+	@out=$$($(COMPOSE) -p $(TEST_STACK) down -v --remove-orphans -t 20 2>&1) || { echo "$$out" >&2; exit 1; }
+
+bench-quick: ## The benchmark's harness check (make bench QUICK=1): report shape, no timing thresholds
+	@$(MAKE) -s bench QUICK=1
 
 lock: venv ## Regenerate requirements/constraints.txt from the current venv
 	@{ echo "# Frozen transitive versions of requirements/dev.txt + the package, verified together."; \
