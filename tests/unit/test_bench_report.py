@@ -43,7 +43,7 @@ META = {"mode": "quick", "command": "make bench QUICK=1", "date": "2026-11-21 10
 
 
 def built():
-    return report.build(copy.deepcopy(MEASURED), dict(META))
+    return report.build(copy.deepcopy(MEASURED), copy.deepcopy(META))
 
 
 def goals_by_text(rep):
@@ -68,7 +68,7 @@ def test_ratios_and_goals_follow_the_measurements():
 def test_a_missed_throughput_goal_is_reported_with_a_reason():
     measured = copy.deepcopy(MEASURED)
     measured["throughput"]["A"] = tp_run(50.0)
-    rep = report.build(measured, dict(META))
+    rep = report.build(measured, copy.deepcopy(META))
     goal = goals_by_text(rep)["A >= 0.8 x B"]
     assert goal["met"] is False and goal["value"] == pytest.approx(0.5)
     assert "MISSED" in report.markdown(rep)
@@ -103,3 +103,12 @@ def test_shape_names_what_is_missing():
     assert any("figures.throughput.setups" in e and "'B'" in e for e in errors)
     assert "machine.kernel: missing" in errors
     assert any("missed without a reason" in e for e in errors)
+
+
+def test_ansible_timings_written_by_make_demo_are_shown():
+    measured = copy.deepcopy(MEASURED)
+    measured["ops"]["ansible"] = {"site_yml_first_s": 244.7, "site_yml_second_s": 31.9,
+                                  "changed_first": 40, "changed_second": 0,
+                                  "date": "2026-11-21T10:22:51+00:00", "command": "x"}
+    text = report.markdown(report.build(measured, copy.deepcopy(META)))
+    assert "245 s (changed=40) / 32 s (changed=0), make demo 2026-11-21T10:22:51+00:00" in text
