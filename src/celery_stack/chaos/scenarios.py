@@ -147,8 +147,9 @@ def whole_again(ctx: Ctx, result: Result) -> None:
 
 
 def docker(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(["docker", *args],  # noqa: S603,S607 (the docker CLI on PATH) capture_output=True, text=True, timeout=timeout,
-                          check=False)
+    # The docker CLI on PATH, arguments built here (never from outside input).
+    proc = subprocess.run(["docker", *args], capture_output=True, text=True,  # noqa: S603,S607
+                          timeout=timeout, check=False)
     if proc.returncode != 0:
         raise AssertionError(f"docker {' '.join(args)}: {cluster.show(proc)}")
     return proc
