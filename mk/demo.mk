@@ -27,4 +27,5 @@ demo: molecule-images ## Sandbox hosts (containers) + site.yml, then site.yml ag
 demo-clean: ## Remove the sandbox hosts (and the sandbox's generated secrets with FORCE=1)
 	@for h in $$(cd ansible && ../$(BIN)/ansible-inventory --list | ../$(BIN)/python -c 'import json,sys; print(" ".join(json.load(sys.stdin)["_meta"]["hostvars"]))'); do \
 	  docker rm -f "$$h" >/dev/null 2>&1 || echo "demo-clean: no container $$h"; done
+	@if docker network inspect celery-stack-sandbox >/dev/null 2>&1; then docker network rm celery-stack-sandbox >/dev/null; fi
 	@if [ "$(FORCE)" = 1 ]; then rm -rf inventories/sandbox/.secrets; fi
