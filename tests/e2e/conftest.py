@@ -20,10 +20,8 @@ from celery_stack.testing.compose import (
     Compose,
     StackError,
     ports,
-    project_stack,
-    running,
-    say_past_capture,
     secret,
+    session_stack,
 )
 
 __all__ = ["BIND", "PORTS", "Compose", "StackError", "secret"]
@@ -33,8 +31,4 @@ PORTS = ports()
 
 @pytest.fixture(scope="session")
 def stack(request: pytest.FixtureRequest) -> Iterator[Compose]:
-    failed_before = request.session.testsfailed
-    with running(project_stack("celery-stack-e2e"),
-                 lambda text: say_past_capture(request.config, text),
-                 lambda: request.session.testsfailed > failed_before) as s:
-        yield s
+    yield from session_stack(request, "celery-stack-e2e")

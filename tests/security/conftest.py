@@ -12,13 +12,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from celery_stack.testing.compose import Compose, project_stack, running, say_past_capture
+from celery_stack.testing.compose import Compose, session_stack
 
 
 @pytest.fixture(scope="session")
 def stack(request: pytest.FixtureRequest) -> Iterator[Compose]:
-    failed_before = request.session.testsfailed
-    with running(project_stack("celery-stack-security"),
-                 lambda text: say_past_capture(request.config, text),
-                 lambda: request.session.testsfailed > failed_before) as s:
-        yield s
+    yield from session_stack(request, "celery-stack-security")

@@ -270,3 +270,16 @@ def running(stack: Compose, say: Callable[[str], None], failed: Callable[[], boo
                 if ok:
                     raise StackError(message)
                 say(message)
+
+
+def session_stack(request, default_project: str) -> Iterator[Compose]:
+    """Body of a suite's session fixture (``request``: pytest's FixtureRequest).
+
+    ``yield from session_stack(request, "celery-stack-<suite>")``: the stack is
+    running while the suite's tests run; logs are shown if one of them failed.
+    """
+    failed_before = request.session.testsfailed
+    with running(project_stack(default_project),
+                 lambda text: say_past_capture(request.config, text),
+                 lambda: request.session.testsfailed > failed_before) as s:
+        yield s
