@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from celery_stack.chaos.report import Result, Run, to_json, to_markdown
+from celery_stack.chaos.report import Result, Run, failures, to_json, to_markdown
 
 
 def result(number: int = 1, lost: int = 0, ok: bool = True) -> Result:
@@ -64,3 +64,15 @@ def test_json_carries_counts_recovery_and_verdicts() -> None:
     assert first["counts"]["duplicated"] == 2
     assert first["recovery"] == {"node_back": 12.3, "publishing_resumed": 3.0}
     assert first["checks"] == [{"what": "node rejoined", "ok": True, "detail": "3 running"}]
+
+
+def test_failures_name_each_failed_check_lost_count_and_crash() -> None:
+    crashed = Result(4, "Redis restart keeps stored results",
+                     error="Traceback (most recent call last):\n  ...\nTimeoutError: redis\n")
+    run = Run("quick", "p", "t", [result(), result(7, lost=2, ok=False), crashed])
+    assert failures(run) == [
+        "scenario 7 (Broker node killed under load): 2 task(s) lost",
+        "scenario 7 (Broker node killed under load): check failed: node rejoined (3 running)",
+        "scenario 4 (Redis restart keeps stored results): crashed: TimeoutError: redis",
+    ]
+    assert failures(Run("quick", "p", "t", [result()])) == []

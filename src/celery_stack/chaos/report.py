@@ -102,3 +102,23 @@ def to_markdown(run: Run) -> str:
         if r.error:
             lines += ["", "```", r.error.strip(), "```"]
     return "\n".join(lines) + "\n"
+
+
+def failures(run: Run) -> list[str]:
+    """One line per reason a scenario failed: printed last, so a log's tail names it."""
+    lines: list[str] = []
+    for r in run.results:
+        if r.passed:
+            continue
+        head = f"scenario {r.number} ({r.title})"
+        lost = (r.counts or {}).get("lost", 0)
+        if lost:
+            lines.append(f"{head}: {lost} task(s) lost")
+        lines += [f"{head}: check failed: {c.what}" + (f" ({c.detail})" if c.detail else "")
+                  for c in r.checks if not c.ok]
+        if r.error:
+            last = r.error.strip().splitlines()[-1]
+            lines.append(f"{head}: crashed: {last}")
+        if not r.checks and not r.error:
+            lines.append(f"{head}: made no check")
+    return lines

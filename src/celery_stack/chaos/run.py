@@ -24,7 +24,7 @@ from pathlib import Path
 from ..testing.compose import REPO, project_stack, running
 from ..topology import load
 from . import scenarios as sc
-from .report import Result, Run, to_json, to_markdown
+from .report import Result, Run, failures, to_json, to_markdown
 
 QUICK = (1, 2, 3, 7)
 FULL = (1, 2, 3, 4, 5, 6, 7)
@@ -135,6 +135,8 @@ def main(argv: list[str] | None = None) -> int:
     md, js = write(report, Path(args.report_dir))
     print(to_markdown(report), flush=True)
     print(f"chaos report: {md} and {js}", flush=True)
+    for line in failures(report):  # last, so the tail of a CI log names what failed
+        print(f"chaos FAILED: {line}", flush=True)
     return 0 if report.passed else 1
 
 
