@@ -25,9 +25,10 @@ import uuid
 
 import pytest
 
+from celery_stack.chaos import cluster
 from celery_stack.topology import load
 
-from .conftest import BIND, PORTS, Compose, StackError, secret
+from .conftest import BIND, PORTS, Compose, secret
 
 pytestmark = pytest.mark.e2e
 
@@ -76,19 +77,8 @@ def url(port_var: str, path: str = "/") -> str:
 
 
 def running_nodes(stack: Compose) -> list[str]:
-    # A node that just vanished can stall the CLI until the peers notice
-    # (Erlang net_ticktime): treat a slow answer as "not known yet".
-    try:
-        proc = stack.exec("rabbit1", "rabbitmqctl", "-q", "cluster_status", "--formatter",
-                          "json", timeout=60)
-    except StackError:
-        return []
-    if proc.returncode != 0:
-        return []
-    try:
-        return sorted(json.loads(proc.stdout).get("running_nodes", []))
-    except json.JSONDecodeError:
-        return []
+    # rabbit_nodes:list_running, not cluster_status (slow while a member is down).
+    return cluster.running_nodes(stack, "rabbit1")
 
 
 def wait_nodes(stack: Compose, want: int, timeout: float) -> list[str]:
