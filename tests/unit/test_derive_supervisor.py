@@ -168,6 +168,14 @@ def test_monitoring_switches_reach_the_command(build, base):
     assert "--without-gossip" in argv
     assert "--without-mingle" not in argv
     assert "--without-heartbeat" in argv
+    assert "--heartbeat-interval" not in argv
+
+
+def test_worker_heartbeat_interval_reaches_the_command(build, base):
+    base["monitoring"].update(worker_heartbeat=True, worker_heartbeat_interval=15)
+    topology = build(base)
+    argv = supervisor.worker_command(topology, topology.fleet("default"))
+    assert option(argv, "--heartbeat-interval") == "15"
 
 
 def test_log_files_per_process_when_logging_to_a_directory(topology):

@@ -205,6 +205,12 @@ CASES = [
      "monitoring.event_queue_ttl", "above 0"),
     ("event-ttl-negative", _set("monitoring.event_queue_ttl", -5),
      "monitoring.event_queue_ttl", "above 0"),
+    ("heartbeat-interval-zero", _set("monitoring.worker_heartbeat_interval", 0),
+     "monitoring.worker_heartbeat_interval", "1 to 300 seconds"),
+    ("heartbeat-interval-huge", _set("monitoring.worker_heartbeat_interval", 3600),
+     "monitoring.worker_heartbeat_interval", "1 to 300 seconds"),
+    ("heartbeat-interval-float", _set("monitoring.worker_heartbeat_interval", 2.5),
+     "monitoring.worker_heartbeat_interval", "integer"),
     ("event-expires-zero", _set("monitoring.event_queue_expires", 0),
      "monitoring.event_queue_expires", "above 0"),
 ]

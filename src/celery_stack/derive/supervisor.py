@@ -52,6 +52,10 @@ def worker_command(topology: Topology, fleet: Fleet, celery_bin: str = "celery")
         argv.append("--without-mingle")
     if not mon.worker_heartbeat:
         argv.append("--without-heartbeat")
+    else:
+        # Each heartbeat is a broker message per process; monitors read its
+        # interval from the event, so a longer one only delays "offline".
+        argv += ["--heartbeat-interval", str(mon.worker_heartbeat_interval)]
     return argv
 
 

@@ -104,6 +104,7 @@ class Monitoring:
     gossip: bool = False
     mingle: bool = False
     worker_heartbeat: bool = True
+    worker_heartbeat_interval: int = 10  # seconds between worker-heartbeat events
 
 
 @dataclass(frozen=True)

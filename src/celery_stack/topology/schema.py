@@ -92,6 +92,7 @@ MONITORING = {
     "gossip": _f(bool, False, "true or false"),
     "mingle": _f(bool, False, "true or false"),
     "worker_heartbeat": _f(bool, True, "true or false"),
+    "worker_heartbeat_interval": _f(int, 10, "seconds between worker heartbeat events"),
 }
 RESULTS = {
     "ignore_by_default": _f(bool, True, "true or false"),
