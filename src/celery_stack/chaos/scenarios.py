@@ -9,6 +9,7 @@ undoes the failure even when a check failed).
 from __future__ import annotations
 
 import json
+import math
 import shlex
 import subprocess
 import time
@@ -22,6 +23,7 @@ from ..derive.supervisor import START_SECS
 from ..testing.compose import BIND, Compose, secret
 from ..topology import Topology
 from ..watchdog import decide as watchdog_rules
+from ..watchdog import run as watchdog_run
 from . import cluster
 from .ledger import Publisher, producer_app, reconcile, spread
 from .report import Result
@@ -313,8 +315,8 @@ def worker_killed_mid_task(ctx: Ctx, result: Result) -> None:
         cluster.forget(ctx.stack, run)
 
 
-def watchdog_settings(ctx: Ctx, service: str) -> tuple[float, float]:
-    """(pass interval, unresponsive threshold) of the watchdog as rendered in ``service``."""
+def watchdog_settings(ctx: Ctx, service: str) -> tuple[float, float, float]:
+    """(pass interval, unresponsive threshold, ping timeout) of the watchdog in ``service``."""
     conf = ctx.stack.exec(service, "cat", "/etc/supervisor/conf.d/celery-stack.conf").stdout
     line = next((x for x in conf.splitlines()
                  if x.startswith("command=") and " watchdog " in f"{x} "), "")
@@ -324,8 +326,9 @@ def watchdog_settings(ctx: Ctx, service: str) -> tuple[float, float]:
 
     def opt(name: str, default: float) -> float:
         return float(argv[argv.index(name) + 1]) if name in argv else default
-    return opt("--interval", 0.0), opt("--unresponsive-after",
-                                       watchdog_rules.Options().unresponsive_after)
+    return (opt("--interval", 0.0),
+            opt("--unresponsive-after", watchdog_rules.Options().unresponsive_after),
+            opt("--ping-timeout", watchdog_run.PING_TIMEOUT))
 
 
 def hung_worker(ctx: Ctx, result: Result) -> None:
@@ -333,12 +336,18 @@ def hung_worker(ctx: Ctx, result: Result) -> None:
     service = "worker-priority"
     program = program_of(ctx, service)
     fleet = ctx.topology.fleet("priority")
-    interval, threshold = watchdog_settings(ctx, service)
-    # Worst case: a full pass interval before the first miss, the threshold,
-    # one more pass, Supervisor's stop wait (a stopped process ignores TERM)
-    # and its start time; plus slack for the passes' own probe timeouts.
-    bound = interval + threshold + interval + fleet.stop_wait + START_SECS + 30
-    result.facts.update(watchdog_interval=f"{interval:.0f} s",
+    interval, threshold, ping = watchdog_settings(ctx, service)
+    # A pass sleeps `interval` after the previous one ended; a pass with a
+    # silent process waits out ping, stats and active (3 x ping timeout),
+    # doubled for a loaded machine. Worst case: one period until the first
+    # miss, whole periods until the silence reaches the threshold, the
+    # deciding pass's probes, Supervisor's stop wait (a stopped process
+    # ignores TERM) and its start time.
+    probes = 3 * ping
+    period = interval + 2 * probes
+    bound = ((math.ceil(threshold / period) + 1) * period + probes + fleet.stop_wait
+             + START_SECS)
+    result.facts.update(watchdog_interval=f"{interval:.0f} s", ping_timeout=f"{ping:.0f} s",
                         unresponsive_threshold=f"{threshold:.0f} s",
                         stop_wait=f"{fleet.stop_wait} s", restart_bound=f"{bound:.0f} s")
     wait_whole(ctx)

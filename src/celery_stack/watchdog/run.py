@@ -31,6 +31,8 @@ from . import state as state_mod
 PEER_TTL = 86400.0
 # Seconds beyond the longest stopwaitsecs an XML-RPC call may take (stopProcess waits).
 RPC_MARGIN = 60
+# Seconds a pass waits for ping / inspect replies (a pass asks up to three times).
+PING_TIMEOUT = 5.0
 
 
 @dataclass(frozen=True)
@@ -220,7 +222,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="where runs remember timings and restarts (default: %(default)s)")
     parser.add_argument("--hostname", default=socket.gethostname(),
                         help="host part of the Celery node names (default: %(default)s)")
-    parser.add_argument("--ping-timeout", type=_non_negative, default=5.0, metavar="S",
+    parser.add_argument("--ping-timeout", type=_non_negative, default=PING_TIMEOUT, metavar="S",
                         help="seconds to wait for ping/inspect replies (default: %(default)s)")
     parser.add_argument("--unresponsive-after", type=_non_negative, default=d.unresponsive_after,
                         metavar="S", help="restart after this long without a ping reply; 0: on "
