@@ -70,9 +70,14 @@ def throughput(raw: dict[str, dict]) -> dict:
     bound = (f"publishing is the limit: each of the {senders} publisher(s) waits for every "
              f"confirm, which needs a majority of 3 nodes behind HAProxy in A (publish rate "
              f"A {pub('A')}, B {pub('B')}, C without confirms {pub('C')})")
+    naive = (f"C trades safety for speed: it publishes without confirms (A {pub('A')}, "
+             f"C {pub('C')}), its workers acknowledge tasks on receipt, and its one classic "
+             "queue lives on one node; A waits for a majority of 3 nodes per publish and "
+             "per acknowledgement, sent after execution (acks_late), the price of losing no "
+             "task when a node or a worker dies")
     return {"unit": "tasks/s", "setups": setups, "ratios": {"A/B": ab, "A/C": ac},
             "goals": [_goal("A >= 0.8 x B", ab, 0.8, True, bound),
-                      _goal("A >= C", ac, 1.0, True, bound)]}
+                      _goal("A >= C", ac, 1.0, True, naive)]}
 
 
 def memory(raw: dict[str, dict]) -> dict:
