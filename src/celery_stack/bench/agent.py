@@ -197,21 +197,29 @@ def publish_concurrently(app, plan: list[str], publishers: int) -> tuple[list[st
     waits for its confirm no longer caps the rate. (ids, first send, last send)."""
     ids: list[str] = []
     times: list[float] = []
+    errors: list[BaseException] = []
     lock = threading.Lock()
 
     def one(part: list[str]) -> None:
-        with app.producer_or_acquire() as producer:
-            for queue in part:
-                task_id, t = send(app, producer, NOOP, [0], queue, True)
-                with lock:
-                    ids.append(task_id)
-                    times.append(t)
+        try:
+            with app.producer_or_acquire() as producer:
+                for queue in part:
+                    task_id, t = send(app, producer, NOOP, [0], queue, True)
+                    with lock:
+                        ids.append(task_id)
+                        times.append(t)
+        except Exception as exc:  # re-raised below: a thread's error would vanish
+            with lock:
+                errors.append(exc)
     threads = [threading.Thread(target=one, args=(plan[i::publishers],))
                for i in range(publishers)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
+    if errors or len(ids) != len(plan):
+        raise RuntimeError(f"throughput: published {len(ids)} of {len(plan)} tasks; "
+                           f"publisher errors: {errors[:3]!r}")
     return ids, min(times), time.time()
 
 
