@@ -1,0 +1,70 @@
+"""scripts/test_suites.py: make test's per-suite timing, stop at the first failure, cleanup."""
+
+import importlib.util
+import json
+import stat
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "test_suites.py"
+spec = importlib.util.spec_from_file_location("test_suites", SCRIPT)
+test_suites = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(test_suites)
+
+
+@pytest.fixture()
+def fake_make(tmp_path, monkeypatch):
+    """A stand-in for make: logs each target, fails the ones named in FAIL_TARGETS."""
+    log = tmp_path / "calls"
+    make = tmp_path / "make"
+    make.write_text("#!/bin/sh\n"
+                    f'echo "$3" >> {log}\n'
+                    'case " $FAIL_TARGETS " in *" $3 "*) exit 2;; esac\n', encoding="utf-8")
+    make.chmod(make.stat().st_mode | stat.S_IXUSR)
+    monkeypatch.setenv("MAKE", str(make))
+    return log
+
+
+def test_every_suite_is_timed_in_order_and_written(tmp_path, fake_make, capsys):
+    out = tmp_path / "reports" / "durations.json"
+    assert test_suites.main(["--out", str(out), "lint", "unit", "e2e"]) == 0
+    data = json.loads(out.read_text(encoding="utf-8"))
+    assert [s["name"] for s in data["suites"]] == ["lint", "unit", "e2e"]
+    assert all(s["result"] == "passed" and s["seconds"] >= 0 for s in data["suites"])
+    assert data["result"] == "passed" and data["not_run"] == []
+    printed = capsys.readouterr().out.splitlines()
+    assert [line.split()[2] for line in printed] == ["lint", "unit", "e2e", "total"]
+    assert printed[-1].endswith("all passed (0.0 min)")
+
+
+def test_a_failure_stops_the_run_runs_cleanup_and_says_what_did_not_run(
+        tmp_path, fake_make, monkeypatch, capsys):
+    monkeypatch.setenv("FAIL_TARGETS", "e2e")
+    out = tmp_path / "d.json"
+    rc = test_suites.main(["--out", str(out), "--cleanup", "down", "lint", "e2e", "chaos", "down"])
+    assert rc == 1
+    assert fake_make.read_text(encoding="utf-8").split() == ["lint", "e2e", "down"]
+    data = json.loads(out.read_text(encoding="utf-8"))
+    assert data["result"] == "failed"
+    assert [(s["name"], s["result"]) for s in data["suites"]] == [("lint", "passed"),
+                                                                  ("e2e", "FAILED")]
+    assert data["not_run"] == ["chaos", "down"]
+    captured = capsys.readouterr()
+    assert "FAILED" in captured.out.splitlines()[-1]
+    assert "stopped at e2e; not run: chaos, down" in captured.err
+
+
+def test_cleanup_is_not_run_twice_when_it_was_the_failing_suite(tmp_path, fake_make, monkeypatch):
+    monkeypatch.setenv("FAIL_TARGETS", "down")
+    assert test_suites.main(["--out", str(tmp_path / "d.json"), "--cleanup", "down", "down"]) == 1
+    assert fake_make.read_text(encoding="utf-8").split() == ["down"]
+
+
+def test_summary_aligns_names_and_gives_minutes():
+    lines = test_suites.summary_lines(
+        [{"name": "molecule", "seconds": 600.0, "result": "passed"},
+         {"name": "e2e", "seconds": 90.5, "result": "passed"}], 690.5, True)
+    assert lines == ["make test: molecule   600.0 s  passed",
+                     "make test: e2e         90.5 s  passed",
+                     "make test: total      690.5 s  all passed (11.5 min)"]
