@@ -8,6 +8,9 @@ See ``celery_stack.derive.connections`` for the broker/backend variables.
 
 import os
 
+# Imported for its worker_init handler: a worker whose Redis result backend has
+# no connection errors to retry on refuses to start (celery_stack.backend_check).
+from celery_stack import backend_check as _backend_check  # noqa: F401
 from celery_stack.derive import celery_settings
 from celery_stack.topology import load
 

@@ -27,6 +27,7 @@ from .model import (
     Route,
     Topology,
 )
+from .pools import RECYCLING_POOLS
 
 
 class TopologyError(ValueError):
@@ -127,6 +128,9 @@ def parse(data: Any, source: str = "topology") -> Topology:
 
 
 def _fleet(f: dict) -> Fleet:
+    if f["pool"] not in RECYCLING_POOLS and "max_tasks_per_child" in f:
+        # prefork's default: other pools have no children (pools.check_pool).
+        f["max_tasks_per_child"] = None
     auto = f.pop("autoscale")
     queues = tuple(f.pop("queues"))
     if auto is not None:

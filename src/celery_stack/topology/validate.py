@@ -13,6 +13,7 @@ from collections import Counter
 from typing import Any
 
 from .model import HA_MODES, POOLS, QUEUE_TYPES
+from .pools import check_pool
 
 # RabbitMQ allows almost anything up to 255 bytes, but names also end up in
 # policy regexes, Supervisor sections and shell-free command lines: keep them
@@ -130,8 +131,9 @@ def _check_fleet(where: str, raw: dict, f: dict, queue_names: set[str], quorum: 
         for q in _dupes([q for q in consumed if isinstance(q, str)]):
             errors.append(f"{where}.queues: {q!r} is listed twice; list it once")
     pool = f.get("pool")
-    if pool is not None and pool not in POOLS:
+    if pool is not None and pool not in POOLS and pool != "eventlet":
         errors.append(f"{where}.pool: unknown pool {pool!r}; use one of: {', '.join(POOLS)}")
+    check_pool(where, raw, f, errors)
     for key in ("concurrency", "processes", "time_limit"):
         value = f.get(key)
         if value is not None and value < 1:
