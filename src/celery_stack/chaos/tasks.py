@@ -17,6 +17,10 @@ from celery import current_app, shared_task
 
 # A crashed run's ledger is gone after a day; a finished run deletes its own.
 KEY_TTL = 86400
+# Seconds a ledger mark keeps retrying while Redis is away: below the default
+# fleet's soft_time_limit (60 s), so the task's own limit never cuts the wait.
+# The suite's outage is seconds; beyond this the task fails and shows as lost.
+MARK_PATIENCE = 50
 
 
 def key(run: str, kind: str) -> str:
@@ -55,8 +59,23 @@ def ledger(self, run: str, seconds: float = 0.0) -> None:
 
 
 @shared_task(bind=True, name="celery_stack.chaos.tasks.stored", ignore_result=False)
-def stored(self, value: str) -> str:
-    """Returns ``value``: its result is stored in Redis (read back after a Redis restart)."""
+def stored(self, value: str, run: str | None = None) -> str:
+    """Returns ``value``: its result is stored in Redis (read back after a Redis kill).
+
+    With ``run``, it is counted in that run's ledger first. The ledger lives in
+    the Redis the suite kills: a task running meanwhile waits (bounded) until
+    its mark lands, so "executed" stays a fact, never a guess.
+    """
+    if run:
+        deadline = time.monotonic() + MARK_PATIENCE
+        while True:
+            try:
+                _mark(run, "done", self.request.id)
+                break
+            except current_app.backend.connection_errors:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
     return value
 
 

@@ -8,7 +8,9 @@ or each other:
 - ``CELERY_STACK_TEST_PROJECT`` names the project (each suite has a default);
 - ``CELERY_STACK_TEST_PORT_OFFSET`` shifts the four published ports;
 - ``CELERY_STACK_TEST_REUSE=1`` keeps a healthy project running between
-  suites (``make test`` starts it once; ``make test-stack-down`` removes it).
+  suites (``make test`` starts it once; ``make test-stack-down`` removes it),
+  but only while its containers run the images the current tree builds
+  (image ids compared after a cached build); otherwise it is recreated.
 
 Secrets are the repository's generated ones, read only to log in, never printed.
 """
@@ -193,6 +195,16 @@ class Compose:
         if proc.returncode != 0:
             raise StackError(f"build_images.py failed:\n{proc.stderr[-5000:]}")
 
+    def image_ids(self) -> tuple[dict[str, str], dict[str, str]]:
+        """(service -> image id its container runs, service -> id of the image it names now)."""
+        running, tagged = {}, {}
+        for name, service in sorted(self.config()["services"].items()):
+            with contextlib.suppress(StackError):
+                running[name] = _inspect("{{.Image}}", self.container(name))
+            if service.get("image"):
+                tagged[name] = _inspect("{{.Id}}", service["image"], "image")
+        return running, tagged
+
     def up(self) -> None:
         self.run("up", "-d", "--no-build", "--wait", "--wait-timeout", str(UP_TIMEOUT),
                  "--remove-orphans", "--quiet-pull", timeout=UP_TIMEOUT + 120)
@@ -233,6 +245,33 @@ def reuse_requested() -> bool:
     return os.environ.get("CELERY_STACK_TEST_REUSE") == "1"
 
 
+def _inspect(template: str, target: str, kind: str = "container") -> str:
+    proc = subprocess.run(["docker", kind, "inspect", "-f", template, target],
+                          capture_output=True, text=True, timeout=30, check=False)
+    return proc.stdout.strip() if proc.returncode == 0 else ""
+
+
+def stale_services(running: dict[str, str], tagged: dict[str, str]) -> list[str]:
+    """Services whose container does not run the image the current tree builds (pure).
+
+    ``running``: service -> image id of its container; ``tagged``: service ->
+    id of the image its config names, just built from this tree. A service
+    with no container, or an image id missing on either side, is stale too.
+    """
+    return sorted(name for name in set(running) | set(tagged)
+                  if not running.get(name) or not tagged.get(name)
+                  or running[name] != tagged[name])
+
+
+def reuse_verdict(healthy: bool, stale: list[str]) -> tuple[bool, str]:
+    """(reuse the running project?, why) for a project found under reuse (pure)."""
+    if not healthy:
+        return False, "not every service is running and healthy"
+    if stale:
+        return False, f"not the images this tree builds: {', '.join(stale)}"
+    return True, "every service healthy and running the images this tree builds"
+
+
 @contextlib.contextmanager
 def running(stack: Compose, say: Callable[[str], None], failed: Callable[[], bool],
             ) -> Iterator[Compose]:
@@ -245,12 +284,23 @@ def running(stack: Compose, say: Callable[[str], None], failed: Callable[[], boo
     reuse = reuse_requested()
     ok = False
     try:
+        start = time.monotonic()
+        verdict = (False, "reuse not requested")
         if reuse and stack.all_healthy():
-            say(f"{stack.project}: reusing the running, healthy project")
+            # A cached build is quick and gives the same ids when nothing changed;
+            # a project left up by an older tree (or another branch) is recreated.
+            stack.build()
+            verdict = reuse_verdict(True, stale_services(*stack.image_ids()))
+        elif reuse:
+            verdict = reuse_verdict(False, [])
+        if verdict[0]:
+            say(f"{stack.project}: reusing the running project ({verdict[1]}; "
+                f"checked in {time.monotonic() - start:.0f} s)")
         else:
+            if reuse:
+                say(f"{stack.project}: recreating it: {verdict[1]}")
             # From scratch: whatever an interrupted earlier run left behind goes first.
             stack.down()
-            start = time.monotonic()
             stack.build()
             built = time.monotonic()
             stack.up()
