@@ -24,9 +24,11 @@ def storm_run(idle, peak):
     return {"rate": 25, "sent": 100, "detach_at": 10, "seconds": 30, "samples": samples}
 
 
-def idle_run(rate):
-    return {"reps": [{"messages_per_s": rate, "received_per_s": rate / 2,
-                      "delivered_per_s": rate / 2}] * 3, "workers": 3}
+def idle_run(rate, seconds=60.0, period=60.0):
+    """Two windows of one watchdog period each: the full method's idle measurement."""
+    return {"reps": [{"seconds": seconds, "messages_per_s": rate, "received_per_s": rate / 2,
+                      "delivered_per_s": rate / 2}] * 2, "workers": 3,
+            "watchdog_period_s": period}
 
 
 MEASURED = {
@@ -112,3 +114,96 @@ def test_ansible_timings_written_by_make_demo_are_shown():
                                   "date": "2026-11-21T10:22:51+00:00", "command": "x"}
     text = report.markdown(report.build(measured, copy.deepcopy(META)))
     assert "245 s (changed=40) / 32 s (changed=0), make demo 2026-11-21T10:22:51+00:00" in text
+
+
+# --- what `make bench QUICK=1` checked on a live run, now on a rendered report ---------
+PNG = b"\x89PNG\r\n\x1a\n"
+FIGURE_FILES = ("fig1-head-of-line", "fig2-throughput", "fig3-broker-memory",
+                "fig4-idle-overhead", "fig5-ops")
+
+
+def quick_built():
+    """A QUICK report: A and C only (B is not brought up), one repetition."""
+    measured = copy.deepcopy(MEASURED)
+    del measured["throughput"]["B"]
+    meta = {**copy.deepcopy(META), "repetitions": 1, "setups": ["A", "C"]}
+    return report.build(measured, meta)
+
+
+def test_every_figure_has_a_value_for_every_setup_it_compares():
+    fig = built()["figures"]
+    for setup in ("A", "C"):
+        assert fig["hol"]["setups"][setup]["p99_ms"]["median"] > 0, setup
+        assert fig["memory"]["setups"][setup]["idle_mib"]["median"] == 100.0, setup
+        assert fig["overhead"]["setups"][setup]["messages_per_s"]["mean"] > 0, setup
+    for setup in ("A", "B", "C"):
+        assert fig["throughput"]["setups"][setup]["tasks_per_s"]["median"] > 0, setup
+    assert set(fig["throughput"]["ratios"]) == {"A/B", "A/C"}
+
+
+def test_five_distinct_goals_each_judged_or_said_why_not():
+    rep = built()
+    texts = [g["text"] for g in rep["goals"]]
+    assert len(texts) == 5 and len(set(texts)) == 5
+    for goal in rep["goals"]:
+        assert goal["met"] in (True, False, None), goal
+        if goal["met"] is not True:
+            assert goal["note"], goal
+
+
+def test_a_quick_report_without_b_is_complete_and_says_b_was_not_measured():
+    rep = quick_built()
+    assert report.shape_errors(rep) == []
+    goal = goals_by_text(rep)["A >= 0.8 x B"]
+    assert goal["met"] is None and goal["note"] == "not measured in this run"
+    assert "| 2. no-op throughput (tasks/s) | 90.0 (90.0-90.0) | n/a |" in report.markdown(rep)
+
+
+def test_a_full_report_without_b_is_not_complete():
+    rep = quick_built()
+    del rep["setups"]
+    assert any("figures.throughput.setups" in e for e in report.shape_errors(rep))
+
+
+def test_one_chart_per_figure_is_written(tmp_path):
+    from celery_stack.bench import charts
+    paths = charts.write(quick_built(), tmp_path)
+    assert sorted(p.stem for p in paths) == sorted(FIGURE_FILES)
+    for path in paths:
+        data = path.read_bytes()
+        # A real chart, not an empty canvas: axes, bars and labels take > 5 kB.
+        assert data.startswith(PNG) and len(data) > 5000, path.name
+
+
+# --- figure 4: the mean over a window of at least two watchdog periods ----------------
+def overhead_of(a_reps, c_reps, period=60.0):
+    def run(reps):
+        return {"reps": [{"seconds": s, "messages_per_s": r, "received_per_s": r,
+                          "delivered_per_s": 0.0} for s, r in reps],
+                "workers": 3, "watchdog_period_s": period}
+    return report.overhead({"A": run(a_reps), "C": run(c_reps)})
+
+
+def test_figure_4_is_the_mean_over_the_window_not_a_median_of_windows():
+    # The review's case: A's 20-s windows [1.39, 4.08, 1.39], one holding the
+    # watchdog's pass; C steady at 6. Median 1.39 would give A/C 0.23.
+    fig = overhead_of([(20, 1.39), (20, 4.08), (20, 1.39)], [(60, 6.0)], period=30.0)
+    assert fig["setups"]["A"]["messages_per_s"]["mean"] == pytest.approx((1.39 * 2 + 4.08) / 3)
+    assert fig["ratios"]["A/C"] == pytest.approx((1.39 * 2 + 4.08) / 3 / 6.0)
+    assert fig["window_s"] == 60 and fig["watchdog_period_s"] == 30.0
+    (goal,) = fig["goals"]
+    assert goal["met"] is False  # 0.38 > 0.2, judged: the window holds 2 periods
+
+
+def test_figure_4_is_not_judged_on_a_window_shorter_than_two_watchdog_periods():
+    # 119 s < 2 x 60 s: one watchdog pass may be all the window holds.
+    fig = overhead_of([(59.5, 1.0), (59.5, 1.0)], [(119, 10.0)])
+    (goal,) = fig["goals"]
+    assert goal["met"] is None and "shorter than 2 watchdog periods (2 x 60.0 s)" in goal["note"]
+    assert fig["ratios"]["A/C"] == pytest.approx(0.1)
+
+
+def test_figure_4_row_names_the_window_and_the_watchdog_period():
+    text = report.markdown(built())
+    assert ("| 4. idle non-task messages/s (3 workers, mean over 120 s, watchdog every "
+            "60.0 s) | 1.0 (1.0-1.0) | - | 2.0 (2.0-2.0) | A/C 0.50 |") in text

@@ -2,7 +2,7 @@
 
 import pytest
 
-from celery_stack.bench.stats import growth, percentile, ratio, summary
+from celery_stack.bench.stats import growth, percentile, ratio, summary, window_mean
 
 
 def test_percentile_interpolates_between_ranks():
@@ -41,3 +41,22 @@ def test_ratio_and_zero_denominator():
 
 def test_growth_is_peak_over_baseline():
     assert growth([100.0, 130.0, 110.0], 100.0) == 1.3
+
+
+def test_window_mean_weights_each_window_by_its_duration():
+    # 100 s at 1/s then 20 s at 7/s: 240 messages in 120 s.
+    m = window_mean([(100, 1.0), (20, 7.0)])
+    assert m["mean"] == pytest.approx(2.0)
+    assert (m["window_s"], m["min"], m["max"], m["n"]) == (120, 1.0, 7.0, 2)
+
+
+def test_window_mean_keeps_the_burst_a_median_drops():
+    windows = [(20, 1.39), (20, 4.08), (20, 1.39)]
+    assert percentile([r for _, r in windows], 50) == 1.39
+    assert window_mean(windows)["mean"] == pytest.approx(6.86 / 3)
+
+
+@pytest.mark.parametrize("windows", [[], [(0, 1.0)], [(10, 1.0), (-1, 2.0)]])
+def test_window_mean_refuses_no_window_or_one_of_no_duration(windows):
+    with pytest.raises(ValueError, match="window_mean"):
+        window_mean(windows)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from . import charts
 from .report import markdown, shape_errors
-from .run import main, update_readme
+from .run import idle_only, main, update_readme
 
 
 def render(out: Path, readme: Path | None) -> int:
@@ -39,6 +39,9 @@ def cli(argv: list[str] | None = None) -> int:
     parser.add_argument("--render", action="store_true",
                         help="only re-render bench.md, the charts and the README block from "
                              "OUT/bench.json (a finished run); measure nothing")
+    parser.add_argument("--only", choices=["idle"], default=None,
+                        help="idle: figure 4 alone for A and C (full method), written to "
+                             "OUT/fig4-idle.json; the report and README are not touched")
     a = parser.parse_args(argv)
     if a.render:
         return render(a.out, a.readme)
@@ -46,6 +49,15 @@ def cli(argv: list[str] | None = None) -> int:
 
     def say(text: str) -> None:
         print(f"bench [{time.monotonic() - start:6.0f} s] {text}", flush=True)
+
+    if a.only == "idle":
+        figure = idle_only(a.out, say)["overhead"]
+        print(json.dumps({k: figure[k] for k in ("ratios", "window_s", "watchdog_period_s")}))
+        for name, setup in sorted(figure["setups"].items()):
+            rate = setup["messages_per_s"]
+            say(f"{name}: {rate['mean']:.2f} messages/s over {rate['window_s']:.0f} s "
+                f"(windows {[round(x, 2) for x in rate['samples']]})")
+        return 0
 
     result = main(a.quick, a.out, a.readme, say)
     print((a.out / "bench.md").read_text(encoding="utf-8"))

@@ -1,11 +1,16 @@
-"""Bring the three setups up one after another and measure them (host side).
+"""Bring the setups up and measure them (host side).
 
-Order (one run): B (tuned single node: throughput), then C (naive: idle
+Order (full run): B (tuned single node: throughput), then C (naive: idle
 traffic, throughput, head-of-line) left running idle, then A (tuned HA: cold
 and warm bring-up, idle traffic, throughput, head-of-line) measured while C
 idles (conservative for A), then the event storm on A and C at the same time
 (one 10-minute window for both instead of two), then both are removed.
+QUICK proves the harness: A and C only (B is A's files plus one overlay,
+checked with `docker compose config`), brought up together, tiny sizes.
 Every project is `down -v`'d at the end, also on failure.
+
+A and B run bench/topology.yml (the fleets the worker budget describes),
+with their own generated fleets file, not the make up stack's.
 """
 
 from __future__ import annotations
@@ -16,45 +21,39 @@ import platform
 import subprocess
 import threading
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ..testing.compose import FILES, REPO, Compose, StackError, compose_env, ports
+from ..testing.compose import REPO, Compose, StackError, compose_env, ports
 from . import charts, report
+from .plan import (
+    BENCH_TOPOLOGY,
+    FULL,
+    QUICK,
+    TUNED,
+    Sizes,
+    render_fleets,
+    watchdog_period,
+    worker_nodes,
+)
 
-TUNED = (*FILES, "bench/compose/tuned-common.yaml")
 # Same total worker budget in every setup (see the compose files).
 BUDGET = ("1.5 CPUs and 5 prefork pool processes for workers (A/B: default 2 + priority 2 + "
           "bulk 1 at 0.3 CPU each; C: one pool of 5 at 1.5 CPUs)")
 
 
-@dataclass(frozen=True)
-class Sizes:
-    reps: int
-    throughput_n: int
-    hol: tuple[int, float, int, float]  # bulk tasks, bulk seconds, small tasks, interval
-    idle_seconds: float
-    storm: tuple[float, float, float, float, float]  # rate, idle s, storm s, detach at, sample
-
-
-FULL = Sizes(reps=3, throughput_n=600, hol=(30, 2.0, 20, 0.2), idle_seconds=20,
-             storm=(25, 20, 600, 180, 10))
-QUICK = Sizes(reps=1, throughput_n=60, hol=(10, 1.0, 5, 0.1), idle_seconds=5,
-              storm=(10, 6, 20, 10, 3))
-
-
 def setup(name: str, project: str) -> Compose:
     offset = int(os.environ.get("BENCH_PORT_OFFSET", "500"))
+    extra = {"CELERY_STACK_TOPOLOGY_FILE": str(BENCH_TOPOLOGY)}
     if name == "A":
         files, shift = (*TUNED, "bench/compose/tuned-ha.yaml"), offset
     elif name == "B":
         files, shift = (*TUNED, "bench/compose/tuned-single.yaml"), offset + 10
     else:
-        files, shift = ("bench/compose/naive.yaml",), offset + 20
+        files, shift, extra = ("bench/compose/naive.yaml",), offset + 20, {}
     port_map = ports(shift)
-    return Compose(project, compose_env(port_map), files, port_map)
+    return Compose(project, compose_env(port_map, extra), files, port_map)
 
 
 def agent(stack: Compose, *args: str, timeout: float = 900) -> dict:
@@ -139,16 +138,33 @@ class Runner:
         self.up_s: dict[str, float] = {}
         self.background: list[threading.Thread] = []
         prefix = os.environ.get("BENCH_PROJECT_PREFIX", "celery-stack-bench")
-        self.stacks = {n: setup(n, f"{prefix}-{n.lower()}") for n in ("A", "B", "C")}
+        self.stacks = {n: setup(n, f"{prefix}-{n.lower()}") for n in sizes.setups}
         self.m: dict[str, dict] = {f: {} for f in ("hol", "throughput", "memory", "overhead")}
         self.m["ops"] = {}
         self.notes: list[str] = []
+        self.period = 0.0
+        self.nodes = 0
+
+    def prepare(self) -> None:
+        """A/B's fleets file, the images, the watchdog period and A's worker nodes."""
+        render_fleets()
+        built = time.monotonic()
+        self.stacks["A"].build()
+        self.say(f"images checked/built in {time.monotonic() - built:.0f} s")
+        self.period = watchdog_period(self.stacks["A"].config())
+        self.nodes = worker_nodes()
+        if "B" not in self.stacks:
+            # Not brought up: its overlay must still merge with the files A uses.
+            prefix = os.environ.get("BENCH_PROJECT_PREFIX", "celery-stack-bench")
+            setup("B", f"{prefix}-b").config()
 
     # ----------------------------------------------------------- per setup
     def idle(self, name: str, workers: int) -> None:
-        result = agent(self.stacks[name], "idle", "--seconds", str(self.s.idle_seconds),
-                       "--reps", str(self.s.reps))
-        self.m["overhead"][name] = {**result, "workers": workers}
+        seconds, reps = ((self.period, report.MIN_WATCHDOG_PERIODS) if self.s.idle_seconds is None
+                         else (self.s.idle_seconds, 1))
+        result = agent(self.stacks[name], "idle", "--seconds", str(seconds), "--reps", str(reps))
+        self.m["overhead"][name] = {**result, "workers": workers,
+                                    "watchdog_period_s": self.period}
 
     def throughput(self, name: str) -> None:
         self.m["throughput"][name] = agent(self.stacks[name], "throughput", "--n",
@@ -173,7 +189,7 @@ class Runner:
         if not self.parallel:
             self.bring_up("B")
         self.say(f"B: up in {self.up_s['B']:.0f} s")
-        agent(b, "wait-workers", "--n", "3")
+        agent(b, "wait-workers", "--n", str(self.nodes))
         self.throughput("B")
         self.say(f"B: throughput {self.m['throughput']['B']['reps']}")
         if self.parallel:
@@ -183,16 +199,20 @@ class Runner:
         else:
             b.down()
 
+    def c_as_many_workers_as_a(self) -> None:
+        """Figure 4 with as many worker nodes in C as A has (then one pool again)."""
+        c = self.stacks["C"]
+        c.run("up", "-d", "--no-deps", "--scale", f"worker={self.nodes}", "worker", timeout=300)
+        agent(c, "wait-workers", "--n", str(self.nodes))
+
     def run_c(self) -> None:
         c = self.stacks["C"]
         if not self.parallel:
             self.bring_up("C")
         self.say(f"C: up in {self.up_s['C']:.0f} s")
-        # Figure 4 with the same number of worker nodes as A (3), then one pool again.
-        c.run("up", "-d", "--no-deps", "--scale", "worker=3", "worker", timeout=300)
-        agent(c, "wait-workers", "--n", "3")
-        time.sleep(5)  # mingle and the first heartbeats settle
-        self.idle("C", 3)
+        self.c_as_many_workers_as_a()
+        time.sleep(self.s.settle_s)
+        self.idle("C", self.nodes)
         c.run("up", "-d", "--no-deps", "--scale", "worker=1", "worker", timeout=300)
         agent(c, "wait-workers", "--n", "1")
         self.throughput("C")
@@ -206,12 +226,25 @@ class Runner:
         self.m["ops"]["make_up_cold_s"] = [cold]
         self.m["ops"]["make_up_warm_s"] = warm
         self.say(f"A: cold up {cold:.0f} s, warm {[round(w, 1) for w in warm]}")
-        agent(a, "wait-workers", "--n", "3")
-        time.sleep(5)
-        self.idle("A", 3)
+        agent(a, "wait-workers", "--n", str(self.nodes))
+        time.sleep(self.s.settle_s)
+        self.idle("A", self.nodes)
         self.throughput("A")
         self.hol("A")
         self.say(f"A: done (throughput {self.m['throughput']['A']['reps']})")
+
+    def run_idle_only(self) -> dict:
+        """Figure 4 alone: A and C up together, both idle over the same window."""
+        try:
+            in_parallel({n: (lambda n=n: self.bring_up(n)) for n in ("C", "A")})
+            self.say(f"A and C up in {self.up_s}")
+            self.c_as_many_workers_as_a()
+            agent(self.stacks["A"], "wait-workers", "--n", str(self.nodes))
+            time.sleep(self.s.settle_s)
+            in_parallel({n: (lambda n=n: self.idle(n, self.nodes)) for n in ("A", "C")})
+        finally:
+            in_parallel({n: stack.down for n, stack in self.stacks.items()})
+        return report.overhead(self.m["overhead"])
 
     # --------------------------------------------------------------- storm
     def storm(self) -> None:
@@ -270,15 +303,13 @@ class Runner:
     # ----------------------------------------------------------------- all
     def run(self) -> None:
         start = time.monotonic()
-        built = time.monotonic()
-        self.stacks["A"].build()
-        self.say(f"images checked/built in {time.monotonic() - built:.0f} s")
+        self.prepare()
+        steps = {"B": self.run_b, "C": self.run_c, "A": self.run_a}
         try:
             if self.parallel:
-                in_parallel({n: (lambda n=n: self.bring_up(n)) for n in ("B", "C", "A")})
-            self.run_b()
-            self.run_c()
-            self.run_a()
+                in_parallel({n: (lambda n=n: self.bring_up(n)) for n in self.s.setups})
+            for name in self.s.setups:
+                steps[name]()
             self.say("storm on A and C at the same time")
             self.storm()
         finally:
@@ -298,6 +329,7 @@ def main(quick: bool, out: Path, readme: Path | None, say=print) -> dict:
     sizes = QUICK if quick else FULL
     runner = Runner(sizes, say, parallel=quick)
     runner.run()
+    meta["setups"] = sorted(sizes.setups)
     meta["machine"]["loadavg_end"] = list(os.getloadavg())
     rate, _, seconds, detach_at, _ = sizes.storm
     notes = [
@@ -307,12 +339,15 @@ def main(quick: bool, out: Path, readme: Path | None, say=print) -> dict:
         "One window per setup (not 3): two 10-minute windows do not fit in 30 minutes.",
         "C was left running idle while A was measured (conservative for A).",
         "Idle traffic counts every message the broker received plus delivered "
-        "(Prometheus global counters, all nodes), with 3 worker nodes in A and in C.",
+        f"(Prometheus global counters, all nodes), with {runner.nodes} worker nodes in A and "
+        f"in C, as the mean over the whole idle window (the watchdog runs every "
+        f"{runner.period:.0f} s in A's worker containers).",
         "make up cold was measured once per run (warm: each repetition).",
     ]
     if quick:
-        notes.append("QUICK brings the three setups up at the same time: its make-up times "
-                     "and figures prove the harness, they are not results.")
+        notes.append("QUICK brings A and C up at the same time (B: compose config only) "
+                     "with tiny sizes: its make-up times and figures prove the harness, "
+                     "they are not results.")
     full = report.build(runner.m, {**meta, "duration_s": runner.duration,
                                    "repetitions": sizes.reps, "notes": notes})
     out.mkdir(parents=True, exist_ok=True)
@@ -339,9 +374,24 @@ def update_readme(readme: Path, table: str) -> None:
     readme.write_text(f"{head}{BEGIN}\n{table}{END}{tail}", encoding="utf-8")
 
 
+def idle_only(out: Path, say=print) -> dict:
+    """Figure 4 alone for A and C (`python -m celery_stack.bench --only idle`)."""
+    runner = Runner(FULL, say)
+    runner.stacks = {n: runner.stacks[n] for n in ("A", "C")}
+    start = time.monotonic()
+    runner.prepare()
+    figure = runner.run_idle_only()
+    result = {"date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), "machine": machine(),
+              "duration_s": time.monotonic() - start, "overhead": figure}
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "fig4-idle.json").write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    return result
+
+
 def down_all() -> None:
     """`down -v` every bench project (interrupted runs)."""
     prefix = os.environ.get("BENCH_PROJECT_PREFIX", "celery-stack-bench")
+    render_fleets()  # A and B's files name it (a fresh clone has none yet)
     for name in ("A", "B", "C"):
         stack = setup(name, f"{prefix}-{name.lower()}")
         proc = stack.down()

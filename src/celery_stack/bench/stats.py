@@ -44,3 +44,21 @@ def growth(samples: Sequence[float], baseline: float) -> float | None:
     if not samples:
         raise ValueError("growth: no samples")
     return ratio(max(samples), baseline)
+
+
+def window_mean(windows: Sequence[tuple[float, float]]) -> dict:
+    """Rate over consecutive windows as one long window: sum(rate x s) / sum(s).
+
+    ``windows`` are (seconds, rate) pairs. A periodic burst (the watchdog's
+    pass once a minute) counts in proportion to its share of the time, which
+    a median of short windows drops whenever most windows miss it.
+    """
+    if not windows:
+        raise ValueError("window_mean: no windows (the idle measurement produced none)")
+    if any(seconds <= 0 for seconds, _ in windows):
+        raise ValueError(f"window_mean: a window of no duration in {list(windows)}")
+    total = sum(seconds for seconds, _ in windows)
+    rates = [float(rate) for _, rate in windows]
+    return {"mean": sum(seconds * rate for seconds, rate in windows) / total,
+            "window_s": total, "min": min(rates), "max": max(rates),
+            "spread": max(rates) - min(rates), "n": len(rates), "samples": rates}
