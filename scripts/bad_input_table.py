@@ -1,6 +1,7 @@
 """Print docs/bad-input.md: every bad-input case the tests run, from the test data itself.
 
-Sources: tests/badinput/cases.yml (topology, compose env, secret files; run by
+Sources: tests/badinput/cases.yml (topology, compose env, secret files; unit
+tests of their validators, one case per layer also through `make up` in
 `make bad-input`) and the CASES table of tests/negative/test_bad_inventories.py
 (Ansible inventories; run by `make negative`). Regenerate with
 `make bad-input-doc`; tests/unit/test_bad_input_doc.py fails when the
@@ -11,6 +12,7 @@ Usage: python scripts/bad_input_table.py > docs/bad-input.md
 from __future__ import annotations
 
 import ast
+import importlib.util
 import sys
 from pathlib import Path
 
@@ -18,6 +20,9 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 CASES_FILE = REPO / "tests/badinput/cases.yml"
+_spec = importlib.util.spec_from_file_location("badinput_cases", REPO / "tests/badinput/cases.py")
+cases_module = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(cases_module)
 NEGATIVE_FILE = REPO / "tests/negative/test_bad_inventories.py"
 LAYERS = {
     "topology": "topology (`make up TOPOLOGY=`)",
@@ -55,6 +60,16 @@ def inventory_cases() -> list[dict]:
     return rows
 
 
+def checked_by(case: dict) -> str:
+    """Where the case runs: its unit test, and `make up` for one case per layer."""
+    if case["layer"] == "inventory":
+        return "`make negative`"
+    where = [f"unit `{cases_module.unit_reference(case, case['layer'])}`"]
+    if case.get("make_up"):
+        where.append("`make up` in `make bad-input`")
+    return "; ".join(where)
+
+
 def what(case: dict) -> str:
     """The mistake, shortly (never a secret: these are fake test values)."""
     if case["layer"] == "topology":
@@ -65,7 +80,8 @@ def what(case: dict) -> str:
         return "; ".join(f"`{k}: {yaml.safe_dump(v, default_flow_style=True).strip()}`"
                          .replace("\n...", "") for k, v in case["set"].items())
     if case["layer"] == "env":
-        return "; ".join(f"`{k}={v}`" for k, v in case["set"].items())
+        held = "; a process listens on that port" if case.get("listen") else ""
+        return "; ".join(f"`{k}={v}`" for k, v in case["set"].items()) + held
     if case["layer"] == "secrets":
         parts = []
         if "value" in case:
@@ -93,23 +109,27 @@ def render() -> str:
         "Every case is one mistake. Each must stop the run in its preflight with a",
         "message naming the field, before any container, file or host is changed.",
         "",
-        "- topology, compose env and secret files: `make bad-input` runs `make up` with",
-        "  the mistake in a compose project of its own and proves nothing changed:",
-        "  no mutating `docker` command was run (a recording `docker` on PATH), the",
-        "  project's containers (id, start time), volumes and networks, the generated",
-        "  files and the secret files are identical before and after.",
+        "- topology, compose env and secret files: every case's rule is unit-tested",
+        "  against the validator `make up`'s preflight runs (`make unit`; the last",
+        "  column names the test). One case per layer also runs the real `make up`",
+        "  (`make bad-input`) with the mistake, in a compose project of its own, and",
+        "  proves nothing changed: no mutating `docker` command was run (a recording",
+        "  `docker` on PATH), the project's containers (id, start time), volumes and",
+        "  networks, the generated files and the secret files are identical before",
+        "  and after; a positive control shows each detector catching a real change.",
         "- Ansible inventory: `make negative` runs `ansible-playbook site.yml` against a",
         "  fresh host per case and checks the host has no trace of a deployment.",
         "",
         f"Cases: {len(cases)} ("
         + ", ".join(f"{LAYERS[k].split(' (')[0]} {v}" for k, v in counts.items()) + ").",
         "",
-        "| # | case | layer | field | mistake | message contains |",
-        "|---|------|-------|-------|---------|------------------|",
+        "| # | case | layer | field | mistake | message contains | checked by |",
+        "|---|------|-------|-------|---------|------------------|------------|",
     ]
     for i, c in enumerate(cases, 1):
         lines.append(f"| {i} | {cell(c['id'])} | {cell(LAYERS[c['layer']])} | "
-                     f"`{cell(c['field'])}` | {cell(what(c))} | {cell(c['expect'])} |")
+                     f"`{cell(c['field'])}` | {cell(what(c))} | {cell(c['expect'])} | "
+                     f"{cell(checked_by(c))} |")
     return "\n".join(lines) + "\n"
 
 

@@ -10,15 +10,24 @@ watermark above the memory limit) and some never (a weak password).
 
 from __future__ import annotations
 
+import errno
 import ipaddress
+import json
 import os
 import re
+import socket
 import stat
-from collections.abc import Mapping
+import subprocess
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from .secrets import MIN_COOKIE_LENGTH, SECRETS
 
+# compose/compose.yaml's top-level `name:` (COMPOSE_PROJECT_NAME overrides it, as in
+# compose) and its default host address for the published ports.
+DEFAULT_PROJECT = "celery-stack"
+DEFAULT_BIND = "127.0.0.1"
+PROJECT_LABEL = "com.docker.compose.project"
 # Published ports and their compose defaults.
 PORTS = {
     "AMQP_PORT": 5672,
@@ -255,8 +264,119 @@ def check_secrets(directory: Path) -> list[str]:
     return errors
 
 
+# --------------------------------------------------------- host ports in use
+def port_in_use(host: str, port: int) -> bool:
+    """True when a TCP listener already holds ``host:port`` (a bind there fails)."""
+    address = host[1:-1] if host.startswith("[") else host
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        # A closed connection in TIME_WAIT must not count as taken.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((address, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return True
+            raise
+    return False
+
+
+def publishing_containers(port: int) -> list[tuple[str, str]]:
+    """(compose project, container name) of running containers publishing host ``port``.
+
+    Read-only docker commands (ps, inspect); no engine answering means none.
+    """
+    def docker(*args: str) -> str:
+        # docker from PATH, as make up runs it; fixed arguments and container ids.
+        return subprocess.run(["docker", *args], capture_output=True,  # noqa: S603,S607
+                              text=True, timeout=30, check=True).stdout
+
+    try:
+        ids = docker("ps", "-q", "--no-trunc").split()
+        if not ids:
+            return []
+        inspected = json.loads(docker("inspect", *ids))
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return []
+    found = []
+    for c in inspected:
+        bindings = (c.get("NetworkSettings") or {}).get("Ports") or {}
+        if any(str(b.get("HostPort")) == str(port) for bs in bindings.values() for b in bs or ()):
+            labels = (c.get("Config") or {}).get("Labels") or {}
+            found.append((labels.get(PROJECT_LABEL, ""), c.get("Name", "").lstrip("/")))
+    return found
+
+
+def listening_process(port: int, proc: Path = Path("/proc")) -> str | None:
+    """'pid N (command)' of the process listening on TCP ``port``, when /proc tells."""
+    inodes = set()
+    for table in ("net/tcp", "net/tcp6"):
+        try:
+            lines = (proc / table).read_text(encoding="ascii").splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            # local_address is HEXIP:HEXPORT; state 0A is LISTEN; field 9 is the inode.
+            local_port = int(fields[1].rsplit(":", 1)[1], 16) if len(fields) > 9 else -1
+            if local_port == port and fields[3] == "0A":
+                inodes.add(f"socket:[{fields[9]}]")
+    if not inodes:
+        return None
+    for fd_dir in proc.glob("[0-9]*/fd"):
+        try:
+            for fd in fd_dir.iterdir():
+                if os.readlink(fd) in inodes:
+                    pid = fd_dir.parent.name
+                    comm = (fd_dir.parent / "comm").read_text(encoding="utf-8").strip()
+                    return f"pid {pid} ({comm})"
+        except OSError:
+            continue
+    return None
+
+
+def check_ports_free(env: Mapping[str, str],
+                     in_use: Callable[[str, int], bool] | None = None,
+                     containers: Callable[[int], list[tuple[str, str]]] | None = None,
+                     holder: Callable[[int], str | None] | None = None) -> list[str]:
+    """Published ports another process already holds, each naming the variable and the fix.
+
+    A port held by a container of this compose project is fine: on a rerun of
+    `make up` the stack's own HAProxy and Flower hold them, and compose keeps
+    (or recreates) those containers itself.
+    """
+    in_use = in_use or port_in_use
+    containers = containers or publishing_containers
+    holder = holder or listening_process
+    project = env.get("COMPOSE_PROJECT_NAME") or DEFAULT_PROJECT
+    bind = env.get("CELERY_STACK_BIND") or DEFAULT_BIND
+    errors = []
+    for name, default in PORTS.items():
+        raw = env.get(name, "") or str(default)
+        try:
+            port = int(raw.strip())
+            taken = 1 <= port <= 65535 and in_use(bind, port)
+        except (ValueError, OSError):
+            continue  # not a port, or not an address of this host: check_env's business
+        if not taken:
+            continue
+        owners = containers(port)
+        if any(owner == project for owner, _ in owners):
+            continue
+        if owners:
+            who = ", ".join(f"container {c} of compose project {p or '(none)'}"
+                            for p, c in owners)
+        else:
+            who = holder(port) or "another process"
+        errors.append(f"{name}: {bind}:{port} is already in use by {who}, not by this stack "
+                      f"(project {project}); stop that, or publish on a free port: "
+                      f"make up {name}=<free port>")
+    return errors
+
+
 def check(env: Mapping[str, str], secrets_dir: Path | None) -> list[str]:
     errors = check_env(env)
+    errors += check_ports_free(env)
     if secrets_dir is not None:
         errors += check_secrets(secrets_dir)
     return errors

@@ -16,7 +16,6 @@ changed, per case:
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import os
@@ -29,13 +28,10 @@ from pathlib import Path
 from string import Template
 
 import pytest
-import yaml
 
 from celery_stack import secrets as secret_files
 from celery_stack.testing.compose import BIND, REPO, nofile, ports
-from celery_stack.topology import default_path
 
-CASES = yaml.safe_load((Path(__file__).parent / "cases.yml").read_text(encoding="utf-8"))
 PROJECT = os.environ.get("CELERY_STACK_TEST_PROJECT", "celery-stack-badinput")
 MAKE_TIMEOUT = 120
 # docker commands that change nothing (bootstrap's probes).
@@ -93,41 +89,26 @@ def files_state(*directories: Path) -> dict:
     return state
 
 
-def bad_topology(case: dict, directory: Path) -> Path:
-    if "file" in case:
-        return REPO / case["file"]
-    path = directory / "topology.yml"
-    if "text" in case:
-        path.write_text(case["text"], encoding="utf-8")
-        return path
-    data = copy.deepcopy(yaml.safe_load(default_path().read_text(encoding="utf-8")))
-    for dotted, value in case["set"].items():
-        put(data, dotted, value)
-    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
-    return path
+def snapshot(project: str, *directories: Path) -> tuple[dict, dict]:
+    """What a `make up` could change: the project's docker objects and the files."""
+    return project_state(project), files_state(*directories)
 
 
-def put(data, dotted: str, value) -> None:
-    """Set ``a.b[1].c`` (``[+]`` appends) in nested dicts/lists."""
-    steps: list[str | int] = []
-    for part in dotted.split("."):
-        name, *indexes = re.split(r"\[", part)
-        if name:
-            steps.append(name)
-        steps += [-1 if i == "+]" else int(i.rstrip("]")) for i in indexes]
-    target = data
-    for step in steps[:-1]:
-        target = target[step]
-    last = steps[-1]
-    if last == -1:
-        target.append(value)
-    else:
-        target[last] = value
-
-
-def good_secrets(directory: Path) -> Path:
-    secret_files.ensure(directory)
-    return directory
+def detected_changes(before: tuple[dict, dict], after: tuple[dict, dict],
+                     docker_calls: list[str]) -> list[str]:
+    """Every change the detectors see between two snapshots (empty: nothing changed)."""
+    found = []
+    changing = [c for c in docker_calls if not READ_ONLY.match(c)]
+    if changing:
+        found.append(f"docker commands that change things: {changing}")
+    for kind in ("containers", "volumes", "networks"):
+        if after[0][kind] != before[0][kind]:
+            found.append(f"project {kind} changed: {before[0][kind]} -> {after[0][kind]}")
+    moved = sorted(k for k in before[1].keys() | after[1].keys()
+                   if before[1].get(k) != after[1].get(k))
+    if moved:
+        found.append(f"files changed: {moved}")
+    return found
 
 
 class Harness:
@@ -157,10 +138,13 @@ class Harness:
         self.env = env
 
     def make(self, target: str, topology: Path | None = None, secrets_dir: Path | None = None,
-             extra_env: dict[str, str] | None = None) -> Outcome:
+             extra_env: dict[str, str] | None = None,
+             values: dict[str, str] | None = None) -> Outcome:
+        """`make -s target`; ``${NAME}`` in extra_env expands from the env and ``values``."""
         self.calls.write_text("", encoding="utf-8")
         env = dict(self.env)
-        env.update({k: Template(v).substitute(self.env) for k, v in (extra_env or {}).items()})
+        env.update({k: Template(v).substitute({**self.env, **(values or {})})
+                    for k, v in (extra_env or {}).items()})
         cmd = ["make", "-s", target]
         if topology is not None:
             cmd.append(f"TOPOLOGY={topology}")
@@ -178,7 +162,9 @@ def shared_secrets(tmp_path_factory) -> Path:
     repo = REPO / "secrets"
     if all((repo / name).is_file() for name in secret_files.SECRETS):
         return repo
-    return good_secrets(tmp_path_factory.mktemp("secrets") / "secrets")
+    directory = tmp_path_factory.mktemp("secrets") / "secrets"
+    secret_files.ensure(directory)
+    return directory
 
 
 @pytest.fixture()

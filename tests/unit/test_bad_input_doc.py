@@ -31,3 +31,11 @@ def test_doc_lists_every_case_with_its_field():
         key = f"| {case['id']} | {table.LAYERS[case['layer']]} |"
         row = next(line for line in doc.splitlines() if key in line)
         assert f"`{case['field']}`" in row.replace("\\|", "|"), case["id"]
+        checker = row.rsplit(" | ", 1)[1]
+        if case["layer"] == "inventory":
+            assert checker == "`make negative` |", row
+            continue
+        # Every compose-layer case names the unit test of its rule; one per layer runs make up.
+        node = table.cases_module.unit_reference(case, case["layer"])
+        assert checker.startswith(f"unit `{node}`"), row
+        assert ("`make up` in `make bad-input`" in checker) == bool(case.get("make_up")), row
