@@ -350,3 +350,70 @@ def test_broker_failure_restarts_nothing(tmp_path, capsys, broker_env, monkeypat
     assert wd.run(args) == 1
     assert sup.calls == []
     assert "no process was restarted" in capsys.readouterr().err
+
+
+def test_every_process_silent_at_once_restarts_nothing_and_says_why(capsys):
+    everyone = {"bulk-00@w1", "bulk-01@w1", "bulk-02@w1", "default-00@w1"}
+    sup, prober, state = FakeSupervisor(bulk_infos()), FakeProber(silent=everyone), st.State()
+    wd.run_once(TOPOLOGY, sup, prober, state, NOW, OPTS)
+    sup.infos = [{**i, "now": NOW + 130} for i in sup.infos]
+    reports = wd.run_once(TOPOLOGY, sup, prober, state, NOW + 130, OPTS,
+                          emit=lambda r: wd._emit(r, quiet=True))
+    assert sup.calls == []
+    assert {r.decision.action for r in reports} == {"hold"}
+    assert all(state.processes[r.process].restarts == () for r in reports)
+    printed = capsys.readouterr().out.splitlines()
+    # --quiet (cron) still logs why nothing was restarted.
+    assert len(printed) == 4
+    assert printed[0].endswith("no ping reply for 130 s (threshold 120 s); but all 4 processes on "
+                               "this host are silent at once (broker, network or host trouble, "
+                               "not one hung worker): restarting nothing")
+
+
+def test_one_answering_process_is_enough_to_restart_the_silent_ones():
+    silent = {"bulk-00@w1", "bulk-01@w1", "bulk-02@w1"}
+    sup, prober, state = FakeSupervisor(bulk_infos()), FakeProber(silent=silent), st.State()
+    wd.run_once(TOPOLOGY, sup, prober, state, NOW, OPTS)
+    sup.infos = [{**i, "now": NOW + 130} for i in sup.infos]
+    reports = wd.run_once(TOPOLOGY, sup, prober, state, NOW + 130, OPTS)
+    assert sorted(r.process for r in reports if r.decision.action == "restart") == [
+        "celery-bulk:celery-bulk-00", "celery-bulk:celery-bulk-01", "celery-bulk:celery-bulk-02"]
+
+
+def test_a_lone_silent_process_is_still_restarted():
+    lone = Topology(app=TOPOLOGY.app, queues=TOPOLOGY.queues, fleets=(TOPOLOGY.fleets[1],))
+    infos = [info("celery-default", "celery-default-00")]
+    sup, prober, state = FakeSupervisor(infos), FakeProber(silent={"default-00@w1"}), st.State()
+    wd.run_once(lone, sup, prober, state, NOW, OPTS)
+    sup.infos = [{**i, "now": NOW + 130} for i in sup.infos]
+    reports = wd.run_once(lone, sup, prober, state, NOW + 130, OPTS)
+    assert [r.decision.action for r in reports] == ["restart"]
+
+
+def test_a_reply_from_a_young_process_shows_the_broker_path_works():
+    infos = [*bulk_infos()[:2], info("celery-bulk", "celery-bulk-02", uptime=10)]
+    silent = {"bulk-00@w1", "bulk-01@w1"}
+    sup, prober, state = FakeSupervisor(infos), FakeProber(silent=silent), st.State()
+    wd.run_once(TOPOLOGY, sup, prober, state, NOW, OPTS)
+    # Second pass 130 s later; the young process restarted meanwhile (still in its grace).
+    sup.infos = [{**i, "now": NOW + 130} for i in infos[:2]] + [
+        {**infos[2], "start": NOW + 120, "now": NOW + 130}]
+    reports = wd.run_once(TOPOLOGY, sup, prober, state, NOW + 130, OPTS)
+    actions = {r.process: r.decision.action for r in reports}
+    assert actions == {"celery-bulk:celery-bulk-00": "restart",
+                       "celery-bulk:celery-bulk-01": "restart",
+                       "celery-bulk:celery-bulk-02": "skip"}
+
+
+def test_a_silent_young_process_counts_toward_host_wide_silence():
+    infos = [info("celery-bulk", "celery-bulk-00"),
+             info("celery-bulk", "celery-bulk-01", uptime=10)]
+    silent = {"bulk-00@w1", "bulk-01@w1"}
+    sup, prober, state = FakeSupervisor(infos), FakeProber(silent=silent), st.State()
+    wd.run_once(TOPOLOGY, sup, prober, state, NOW, OPTS)
+    sup.infos = [{**infos[0], "now": NOW + 130},
+                 {**infos[1], "start": NOW + 120, "now": NOW + 130}]
+    reports = wd.run_once(TOPOLOGY, sup, prober, state, NOW + 130, OPTS)
+    actions = {r.process: r.decision.action for r in reports}
+    assert actions == {"celery-bulk:celery-bulk-00": "hold", "celery-bulk:celery-bulk-01": "skip"}
+    assert sup.calls == []

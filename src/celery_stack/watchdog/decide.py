@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from ..topology.model import Fleet
 
-OK, RESTART, SKIP, BACKOFF = "ok", "restart", "skip", "backoff"
+OK, RESTART, SKIP, BACKOFF, HOLD = "ok", "restart", "skip", "backoff", "hold"
 
 # Pools whose main process cannot answer a ping while a task runs: solo runs
 # the task in the consumer itself, gevent's hub starves under a task that
@@ -165,6 +165,27 @@ def decide(obs: Observation, fleet: Fleet, history: History, now: float,
                 current)
     # The caller applies ``restarted`` only if it really restarts (not on --dry-run).
     return Decision(RESTART, why), current
+
+
+def host_wide_silence(observations: Iterable[Observation]) -> int:
+    """How many processes are silent at once when ALL of them are (else 0).
+
+    Counts RUNNING processes, young ones too: when two or more are silent
+    together, the cause is shared (the broker, the network, an overloaded
+    host), so restarting them would only add load. A single process on its
+    own host cannot be told apart from such trouble and is judged alone.
+    """
+    running = [o for o in observations if o.state == "RUNNING"]
+    if len(running) < 2 or any(o.answered_ping for o in running):
+        return 0
+    return len(running)
+
+
+def hold(decision: Decision, silent: int) -> Decision:
+    """A restart withheld because every process on the host is silent at once."""
+    return Decision(HOLD, f"{decision.reason}; but all {silent} processes on this host are "
+                          "silent at once (broker, network or host trouble, not one hung "
+                          "worker): restarting nothing")
 
 
 def restarted(history: History, now: float) -> History:

@@ -157,17 +157,23 @@ def run_once(topology: Topology, supervisor: supervisor_rpc.Supervisor, prober: 
     reports: list[Report] = []
     to_restart: list[Process] = []
     histories: dict[str, rules.History] = {}
+    observations = {}
     for p in procs:
-        history = state.processes.get(p.name, rules.History())
         others = [tracked[n] for n in tracked
                   if n != p.node and _shares_queue(fleets[n], p.fleet)]
-        obs = rules.Observation(
+        observations[p.name] = rules.Observation(
             state=p.state, uptime=p.uptime, answered_ping=p.node in answered,
             processed=stats.get(p.node, (None, None))[0], active=active.get(p.node),
             ready={q: ready[q] for q in p.fleet.queues if q in ready},
             peers_progressed=rules.peers_progressed(tracked[p.node], others),
         )
-        decision, history = rules.decide(obs, p.fleet, history, now, options.rules)
+    silent = rules.host_wide_silence(observations.values())
+    for p in procs:
+        history = state.processes.get(p.name, rules.History())
+        decision, history = rules.decide(observations[p.name], p.fleet, history, now,
+                                         options.rules)
+        if decision.action == rules.RESTART and silent:
+            decision = rules.hold(decision, silent)
         if decision.action == rules.RESTART and not options.dry_run:
             history = rules.restarted(history, now)
             to_restart.append(p)
@@ -270,7 +276,7 @@ def _error(message: str) -> None:
 def _emit(report: Report, quiet: bool) -> None:
     # Cron mails any output: --quiet keeps only what a human must know about.
     if quiet and not report.error and report.decision.action not in (rules.RESTART,
-                                                                     rules.BACKOFF):
+                                                                     rules.BACKOFF, rules.HOLD):
         return
     print(report.line(), file=sys.stderr if report.error else sys.stdout, flush=True)
 
