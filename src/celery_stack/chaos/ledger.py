@@ -28,6 +28,15 @@ LEDGER_TASK = "celery_stack.chaos.tasks.ledger"
 RECONNECT_PAUSE = 0.5
 # Seconds to wait for a batch's confirms before publishing it again elsewhere.
 CONFIRM_TIMEOUT = 30
+# Seconds a (re)connect through HAProxy may take before the publisher gives up on it.
+PRODUCER_CONNECT_TIMEOUT = 4
+
+
+class DeliveryTagError(RuntimeError):
+    """A confirm's delivery tag maps to no task sent: the counts would be wrong.
+
+    Never retried: the publisher stops and the scenario fails (``Publisher.fatal``).
+    """
 
 
 @dataclass(frozen=True)
@@ -95,7 +104,7 @@ def producer_app(amqp_url: str) -> Celery:
     topology = load(os.environ.get("CELERY_STACK_TOPOLOGY_FILE") or None)
     app.config_from_object(celery_settings.build(topology, env))
     # Fail fast on a dead connection: the publisher reconnects and retries itself.
-    app.conf.broker_connection_timeout = 4
+    app.conf.broker_connection_timeout = PRODUCER_CONNECT_TIMEOUT
     app.conf.broker_connection_max_retries = 1
     # Confirms are pipelined by the Publisher (confirm_publish would wait for each).
     app.conf.broker_transport_options = {}
@@ -123,6 +132,7 @@ class Publisher:
     confirmed: dict[str, float] = field(default_factory=dict)  # task id -> confirm time
     attempted: set[str] = field(default_factory=set)
     errors: list[tuple[float, str]] = field(default_factory=list)
+    fatal: str | None = None  # a DeliveryTagError: the run's counts cannot be trusted
     started_at: float = 0.0
     finished_at: float | None = None
     stop_event: threading.Event = field(default_factory=threading.Event)
@@ -160,7 +170,7 @@ class Publisher:
             if tag > len(items):
                 # Something else published on this channel: the tags do not map to
                 # tasks. Fail loudly rather than count a task confirmed wrongly.
-                raise RuntimeError(f"delivery tag {tag} beyond the {len(items)} tasks sent")
+                raise DeliveryTagError(f"delivery tag {tag} beyond the {len(items)} tasks sent")
             for t in [x for x in pending if x <= tag] if multiple else [tag]:
                 item = pending.pop(t, None)
                 if item is None:
@@ -193,6 +203,8 @@ class Publisher:
             if pending:
                 self.errors.append((time.monotonic(), f"{len(pending)} unconfirmed after "
                                                       f"{CONFIRM_TIMEOUT} s"))
+        except DeliveryTagError:
+            raise  # not a broken connection: _loop stops and records it
         except Exception as exc:  # a broken connection: everything unconfirmed goes again
             self._error("publish", exc)
             time.sleep(RECONNECT_PAUSE)
@@ -221,8 +233,18 @@ class Publisher:
                 items = [(str(uuid.uuid4()), q, sec) for q, sec in self.plan[first:first + step]]
                 while items and not self.stop_event.is_set():
                     items = self._send(items)
+        except DeliveryTagError as exc:
+            self.fatal = str(exc)
         finally:
             self.finished_at = time.monotonic()
+
+    def planned(self) -> int:
+        """Tasks this publisher should have confirmed by now: the whole plan, or for a
+        paced publisher stopped on purpose, what its rate allowed until it finished."""
+        if not self.rate:
+            return len(self.plan)
+        end = self.finished_at or time.monotonic()
+        return min(len(self.plan), int(self.rate * (end - self.started_at)))
 
     def stall(self, start: float, end: float | None = None) -> tuple[float, float]:
         """Longest stretch without a confirm between ``start`` and ``end`` (default: finish)."""

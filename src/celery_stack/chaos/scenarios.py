@@ -8,28 +8,27 @@ undoes the failure even when a check failed).
 
 from __future__ import annotations
 
-import json
-import math
-import shlex
 import subprocess
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from kombu import Connection
-
-from ..derive.supervisor import START_SECS
 from ..testing.compose import BIND, Compose, secret
 from ..topology import Topology
-from ..watchdog import decide as watchdog_rules
-from ..watchdog import run as watchdog_run
-from . import cluster
-from .ledger import Publisher, producer_app, reconcile, spread
+from . import checks, cluster, haproxy
+from .ledger import (
+    CONFIRM_TIMEOUT,
+    PRODUCER_CONNECT_TIMEOUT,
+    RECONNECT_PAUSE,
+    Publisher,
+    producer_app,
+    reconcile,
+    spread,
+)
 from .report import Result
 
 POISON_TASK = "celery_stack.chaos.tasks.poison"
-STORED_TASK = "celery_stack.chaos.tasks.stored"
 # Share of the load per queue (most on default, the least on slow-consuming bulk).
 LOAD_WEIGHTS = {"default": 5, "priority": 3, "bulk": 2}
 # Bounded waits (generous: the CPU is shared with other stacks).
@@ -39,10 +38,6 @@ REJOIN_TIMEOUT = 300
 DRAIN_TIMEOUT = 900
 DRAIN_STALL = 180  # no ledger progress for this long: stop waiting
 PUBLISH_TIMEOUT = 900
-# Longest publish stall accepted during a rolling restart (measured ~ a few s;
-# the bound leaves room for a noisy machine and one client reconnect cycle).
-ROLLING_STALL_BOUND = 60.0
-PARTITION_SECONDS = 30
 # Seconds a ledger task sleeps when the suite must kill it mid-run.
 LONG_TASK = 8.0
 
@@ -99,6 +94,8 @@ def publish_all(ctx: Ctx, run: str, plan: list[tuple[str, float]]) -> Publisher:
     if not pub.join(PUBLISH_TIMEOUT):
         pub.stop()
         raise AssertionError(f"publishing {len(plan)} tasks took over {PUBLISH_TIMEOUT} s")
+    if pub.fatal:
+        raise AssertionError(f"publisher stopped: {pub.fatal}")
     return pub
 
 
@@ -112,8 +109,12 @@ def send_one(ctx: Ctx, name: str, run: str, queue: str) -> str:
 
 
 def drain(ctx: Ctx, run: str, pub: Publisher, result: Result,
-          timeout: float = DRAIN_TIMEOUT) -> None:
-    """Wait (bounded) until every confirmed task ran and the queues are empty; reconcile."""
+          timeout: float = DRAIN_TIMEOUT, fault: tuple[float, float] | None = None) -> None:
+    """Wait (bounded) until every confirmed task ran and the queues are empty; reconcile.
+
+    ``fault``: the (monotonic) window in which the scenario's fault may make
+    publishes fail; without one, no publish may fail at all.
+    """
     # Only this load's queues: a scenario running beside may hold others on purpose.
     names = sorted({q for q, _ in pub.plan} or {q.name for q in ctx.topology.queues})
     start = now()
@@ -130,7 +131,8 @@ def drain(ctx: Ctx, run: str, pub: Publisher, result: Result,
             break
         time.sleep(3)
     result.recovery["drained_after_publish"] = now() - (pub.finished_at or start)
-    counts = reconcile(pub.confirmed, cluster.ledger_runs(ctx.stack, run))
+    runs = cluster.ledger_runs(ctx.stack, run)
+    counts = reconcile(pub.confirmed, runs)
     result.counts = counts.as_dict()
     result.facts["publish_attempts_failed"] = len(pub.errors)
     if pub.errors:
@@ -138,6 +140,31 @@ def drain(ctx: Ctx, run: str, pub: Publisher, result: Result,
     result.check(f"every confirmed task executed at least once ({counts.executed}/"
                  f"{counts.sent})", counts.lost == 0 and counts.sent > 0,
                  f"lost ids (sample): {', '.join(counts.lost_ids)}" if counts.lost else "")
+    judge_publisher(pub, result, fault, runs)
+
+
+def judge_publisher(pub: Publisher, result: Result, fault: tuple[float, float] | None,
+                    runs: dict[str, int]) -> None:
+    """Volume, publish errors and unconfirmed executions, each against a stated bound."""
+    planned = pub.planned()
+    result.check(f"volume: confirmed >= {checks.VOLUME_SHARE:.0%} of planned "
+                 f"({len(pub.confirmed)}/{planned})",
+                 checks.volume_ok(len(pub.confirmed), planned))
+    result.check("delivery tags matched the tasks sent (the count is trustworthy)",
+                 pub.fatal is None, pub.fatal or "")
+    outside = checks.errors_outside(pub.errors, fault)
+    result.check("publish errors only while the fault lasted" if fault else
+                 "no publish error (no broker fault in this scenario)", not outside,
+                 "; ".join(outside[:3]))
+    budget = checks.error_budget(fault, RECONNECT_PAUSE)
+    result.check(f"publish errors within the fault's budget ({budget}: one attempt per "
+                 f"{RECONNECT_PAUSE} s reconnect pause)", len(pub.errors) <= budget,
+                 f"{len(pub.errors)} errors")
+    ran = {tid for tid, n in runs.items() if n > 0}
+    stray = checks.unconfirmed_beyond_attempts(ran - set(pub.confirmed), pub.attempted,
+                                               set(pub.confirmed))
+    result.check("unconfirmed executions only of attempts whose confirm was lost",
+                 not stray, f"{len(stray)} ran without being attempted")
 
 
 def whole_again(ctx: Ctx, result: Result) -> None:
@@ -205,6 +232,9 @@ def pids(ctx: Ctx) -> dict[str, dict[str, int | None]]:
 def node_killed_under_load(ctx: Ctx, result: Result, tasks: int) -> None:
     """1. docker kill the node leading the busiest queue mid-load; restart it later."""
     wait_whole(ctx)
+    hap = haproxy.checks(ctx.stack)
+    result.facts.update(haproxy_down_bound=f"{hap.down_bound:.0f} s",
+                        haproxy_up_bound=f"{hap.up_bound:.0f} s")
     run = ctx.new_run("node-kill")
     pub = publish(ctx, run, load_plan(tasks))
     victim = ""
@@ -221,6 +251,13 @@ def node_killed_under_load(ctx: Ctx, result: Result, tasks: int) -> None:
         docker("kill", ctx.stack.container(victim))
         t_kill = now()
         ctx.say(f"  {victim} killed after {t_kill - pub.started_at:.1f} s of publishing")
+        # HAProxy stops routing to the dead node (moved here from e2e, now under load).
+        down = haproxy.wait_status(ctx.stack, victim, "DOWN", DOWN_DETECT_TIMEOUT)
+        result.recovery["haproxy_marked_down"] = down if down is not None else -1.0
+        result.check(f"HAProxy marked {victim} DOWN within {hap.down_bound:.0f} s "
+                     "(fall x (inter + timeout check))",
+                     down is not None and down <= hap.down_bound + haproxy.POLL,
+                     "never" if down is None else f"{down:.1f} s")
         peer = survivor(victim)
         cluster.wait_for(f"{peer} sees {victim} gone",
                          lambda: len(cluster.running_nodes(ctx.stack, peer)) == 2,
@@ -250,7 +287,17 @@ def node_killed_under_load(ctx: Ctx, result: Result, tasks: int) -> None:
         victim_done = victim
         victim = ""
         ctx.stack.wait_healthy(victim_done, REJOIN_TIMEOUT)
-        drain(ctx, run, pub, result)
+        up = haproxy.wait_status(ctx.stack, victim_done, "UP", REJOIN_TIMEOUT)
+        result.recovery["haproxy_marked_up_after_healthy"] = up if up is not None else -1.0
+        result.check(f"HAProxy marked {victim_done} UP within {hap.up_bound:.0f} s of it "
+                     "answering (hold valid + rise x (inter + timeout check))",
+                     up is not None and up <= hap.up_bound + haproxy.POLL,
+                     "never" if up is None else f"{up:.1f} s")
+        # Publish errors are the fault's only while HAProxy may still route to the dead
+        # node, plus a batch's confirm timeout and one reconnect.
+        fault_end = t_kill + hap.down_bound + CONFIRM_TIMEOUT + PRODUCER_CONNECT_TIMEOUT \
+            + RECONNECT_PAUSE
+        drain(ctx, run, pub, result, fault=(t_kill, fault_end))
     finally:
         pub.stop()
         if victim:
@@ -266,11 +313,15 @@ def worker_killed_mid_task(ctx: Ctx, result: Result) -> None:
     wait_whole(ctx)
     run = ctx.new_run("worker-kill")
     confirmed: dict[str, float] = {}
+    attempted: set[str] = set()
+    errors: list[tuple[float, str]] = []
     try:
         # a) a pool child: the pool replaces it, the task is requeued (reject_on_worker_lost).
         main = cluster.programs(ctx.stack, service)[program].pid
         pub = publish_all(ctx, run, [("default", LONG_TASK)] * 4)
         confirmed.update(pub.confirmed)
+        attempted |= pub.attempted
+        errors += pub.errors
         tid, child = wait_started(ctx, run, service, list(pub.confirmed))
         cluster.signal(ctx.stack, service, "KILL", child)
         t0 = now()
@@ -288,6 +339,8 @@ def worker_killed_mid_task(ctx: Ctx, result: Result) -> None:
         # b) the main process: the broker requeues its unacked tasks, Supervisor restarts it.
         pub = publish_all(ctx, run, [("default", LONG_TASK)] * 4)
         confirmed.update(pub.confirmed)
+        attempted |= pub.attempted
+        errors += pub.errors
         tid, _ = wait_started(ctx, run, service, list(pub.confirmed))
         main = cluster.programs(ctx.stack, service)[program].pid
         cluster.signal(ctx.stack, service, "KILL", main)
@@ -306,319 +359,21 @@ def worker_killed_mid_task(ctx: Ctx, result: Result) -> None:
         attempts = int(cluster.ledger_hash(ctx.stack, run, "attempts").get(tid, 0))
         result.check("task running in the killed main process redelivered and completed",
                      attempts >= 2, f"started {attempts} time(s)")
-        done = Publisher(None, run, [("default", LONG_TASK)])  # type: ignore[arg-type]
-        done.confirmed = confirmed
+        # Both loads as one publisher: the plan is what both publish_all calls sent.
+        done = Publisher(None, run, [("default", LONG_TASK)] * 8)  # type: ignore[arg-type]
+        done.confirmed, done.attempted, done.errors = confirmed, attempted, errors
         done.finished_at = now()
         drain(ctx, run, done, result)
     finally:
         whole_again(ctx, result)
         cluster.forget(ctx.stack, run)
 
-
-def watchdog_settings(ctx: Ctx, service: str) -> tuple[float, float, float]:
-    """(pass interval, unresponsive threshold, ping timeout) of the watchdog in ``service``."""
-    conf = ctx.stack.exec(service, "cat", "/etc/supervisor/conf.d/celery-stack.conf").stdout
-    line = next((x for x in conf.splitlines()
-                 if x.startswith("command=") and " watchdog " in f"{x} "), "")
-    argv = shlex.split(line.removeprefix("command="))
-    if not argv:
-        raise AssertionError(f"{service}: no watchdog program in the Supervisor config")
-
-    def opt(name: str, default: float) -> float:
-        return float(argv[argv.index(name) + 1]) if name in argv else default
-    return (opt("--interval", 0.0),
-            opt("--unresponsive-after", watchdog_rules.Options().unresponsive_after),
-            opt("--ping-timeout", watchdog_run.PING_TIMEOUT))
-
-
-def hung_worker(ctx: Ctx, result: Result) -> None:
-    """3. SIGSTOP one worker process: the watchdog restarts exactly that one."""
-    service = "worker-priority"
-    program = program_of(ctx, service)
-    fleet = ctx.topology.fleet("priority")
-    interval, threshold, ping = watchdog_settings(ctx, service)
-    # A pass sleeps `interval` after the previous one ended; a pass with a
-    # silent process waits out ping, stats and active (3 x ping timeout),
-    # doubled for a loaded machine. Worst case: one period until the first
-    # miss, whole periods until the silence reaches the threshold, the
-    # deciding pass's probes, Supervisor's stop wait (a stopped process
-    # ignores TERM) and its start time.
-    probes = 3 * ping
-    period = interval + 2 * probes
-    bound = ((math.ceil(threshold / period) + 1) * period + probes + fleet.stop_wait
-             + START_SECS)
-    result.facts.update(watchdog_interval=f"{interval:.0f} s", ping_timeout=f"{ping:.0f} s",
-                        unresponsive_threshold=f"{threshold:.0f} s",
-                        stop_wait=f"{fleet.stop_wait} s", restart_bound=f"{bound:.0f} s")
-    wait_whole(ctx)
-    run = ctx.new_run("hung")
-    before = pids(ctx)
-    main = before[service][program]
-    stopped = False
-    try:
-        pub = publish_all(ctx, run, [("priority", 3.0)] * 8)
-        wait_started(ctx, run, service, list(pub.confirmed))
-        cluster.signal(ctx.stack, service, "STOP", main)
-        stopped = True
-        t0 = now()
-        held = set(pub.confirmed) - set(cluster.ledger_runs(ctx.stack, run))
-        ctx.say(f"  SIGSTOP {program} pid {main} in {service}; {len(held)} task(s) unfinished")
-
-        def restarted() -> bool:
-            p = cluster.programs(ctx.stack, service)[program]
-            return p.state == "RUNNING" and p.pid not in (None, main)
-        cluster.wait_for(f"the watchdog restarts {program}", restarted, bound + 60, every=2)
-        stopped = False
-        took = now() - t0
-        result.recovery["watchdog_restart"] = took
-        result.check(f"watchdog restarted the stopped process within its bound ({bound:.0f} s)",
-                     took <= bound, f"{took:.0f} s")
-        logs = ctx.stack.logs(service, tail=400)
-        line = next((x for x in logs.splitlines()
-                     if "watchdog:" in x and program in x and " restart:" in x), "")
-        result.check("the restart was the watchdog's decision (its log line)", bool(line),
-                     line.strip()[:200])
-        wait_done(ctx, run, list(held), 240)
-        result.check(f"tasks it held ({len(held)}) redelivered and completed",
-                     bool(held), "none held" if not held else "")
-        after = pids(ctx)
-        changed = sorted(f"{s}/{n}" for s in before for n, pid in before[s].items()
-                         if s not in ctx.disturbed and (s, n) != (service, program)
-                         and after.get(s, {}).get(n) != pid)
-        result.check("no healthy process was restarted", not changed,
-                     f"changed: {changed}" if changed else
-                     f"compared {sum(len(v) for v in before.values()) - 1} processes"
-                     + (f", skipping {sorted(ctx.disturbed)} (other scenarios)"
-                        if ctx.disturbed else ""))
-        drain(ctx, run, pub, result)
-    finally:
-        if stopped:
-            ctx.stack.exec(service, "sh", "-c", f"kill -CONT {int(main)}", timeout=30)
-        whole_again(ctx, result)
-        cluster.forget(ctx.stack, run)
-
-
-STORE = """
-import json, sys
-from celery_stack.demo.app import app
-values = json.loads(sys.argv[1])
-results = [app.send_task("NAME", args=[v], queue="default", ignore_result=False) for v in values]
-print(json.dumps([[r.id, r.get(timeout=120)] for r in results]))
-app.close()
-""".replace("NAME", STORED_TASK)
-
-READ = """
-import json, sys
-from celery_stack.demo.app import app
-out = {}
-for tid in json.loads(sys.argv[1]):
-    r = app.AsyncResult(tid)
-    out[tid] = [r.state, r.result if r.state == "SUCCESS" else repr(r.result)]
-print(json.dumps(out))
-app.close()
-"""
-
-
-def in_beat(ctx: Ctx, code: str, arg: str) -> object:
-    proc = ctx.stack.exec("beat", "python", "-c", code, arg, timeout=240)
-    if proc.returncode != 0:
-        raise AssertionError(f"python in beat: {cluster.show(proc)}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
-
-
-def redis_restart(ctx: Ctx, result: Result, count: int = 50) -> None:
-    """4. Results stored before a Redis restart are readable after it."""
-    wait_whole(ctx)
-    values = [uuid.uuid4().hex for _ in range(count)]
-    stored = in_beat(ctx, STORE, json.dumps(values))
-    ids = {tid: value for tid, value in stored}  # type: ignore[misc]
-    result.check(f"{count} results stored before the restart",
-                 sorted(ids.values()) == sorted(values))
-    t0 = now()
-    ctx.stack.run("restart", "redis", timeout=120)
-    ctx.stack.wait_healthy("redis", 120)
-    result.recovery["redis_back"] = now() - t0
-    try:
-        read = in_beat(ctx, READ, json.dumps(list(ids)))
-        readable = sum(1 for tid, v in ids.items() if read.get(tid) == ["SUCCESS", v])  # type: ignore[union-attr]
-        result.counts = {"sent": len(ids), "executed": len(ids), "duplicated": 0,
-                         "lost": len(ids) - readable}
-        result.check(f"results readable after the restart ({readable}/{len(ids)})",
-                     readable == len(ids))
-        t1 = now()
-        again = in_beat(ctx, STORE, json.dumps(["after-restart"]))
-        result.recovery["new_result_round_trip"] = now() - t1
-        result.check("workers store new results after the restart",
-                     [v for _, v in again] == ["after-restart"])  # type: ignore[union-attr]
-    finally:
-        whole_again(ctx, result)
-
-
-def network_name(ctx: Ctx, network: str = "back") -> str:
-    return f"{ctx.stack.project}_{network}"
-
-
-def partition(ctx: Ctx, result: Result, rate: float = 80.0) -> None:
-    """5. Cut one node off the back network for 30 s, reconnect; 0 lost, 3 nodes again."""
-    wait_whole(ctx)
-    states = cluster.queues(ctx.stack)
-    leaders = [states[q].leader for q in LOAD_WEIGHTS]
-    victim = cluster.service_of_node(max(set(leaders), key=leaders.count))
-    container = ctx.stack.container(victim)
-    net = network_name(ctx)
-    aliases = json.loads(docker("inspect", "-f", "{{json .NetworkSettings.Networks}}",
-                                container).stdout)[net].get("Aliases") or [victim]
-    result.facts.update(victim=f"{victim} (leads {leaders.count(f'rabbit@{victim}')} of "
-                               f"{len(leaders)} task queues)",
-                        cut_for=f"{PARTITION_SECONDS} s", load=f"{rate:.0f} tasks/s")
-    run = ctx.new_run("partition")
-    pub = publish(ctx, run, load_plan(int(rate * (PARTITION_SECONDS + 240))), rate=rate)
-    cut = False
-    try:
-        time.sleep(10)
-        docker("network", "disconnect", net, container)
-        cut = True
-        t_cut = now()
-        ctx.say(f"  {victim} disconnected from {net}")
-        time.sleep(PARTITION_SECONDS)
-        args = [x for a in aliases if a != container[:12] for x in ("--alias", a)]
-        docker("network", "connect", *args, net, container)
-        cut = False
-        t_back = now()
-        cluster.wait_for("cluster healed: every node sees 3 running nodes",
-                         lambda: cluster.full_cluster(ctx.stack), REJOIN_TIMEOUT, every=3)
-        result.recovery["cluster_healed"] = now() - t_back
-        parts = {n: cluster.partitions(ctx.stack, n) for n in cluster.NODES}
-        result.check("3 running nodes and no partition recorded",
-                     all(p == [] for p in parts.values()), json.dumps(parts))
-        # Keep publishing a little after the heal, then stop the stream.
-        time.sleep(10)
-        pub.stop()
-        pub.join(60)
-        gap, at = pub.stall(t_cut)
-        result.recovery["longest_publish_stall"] = gap
-        result.recovery["publishing_resumed"] = max(0.0, at + gap - t_cut)
-        drain(ctx, run, pub, result)
-    finally:
-        pub.stop()
-        if cut:
-            docker("network", "connect", *[x for a in aliases if a != container[:12]
-                                            for x in ("--alias", a)], net, container)
-        whole_again(ctx, result)
-        cluster.forget(ctx.stack, run)
-
-
-def rolling_restart(ctx: Ctx, result: Result, rate: float = 40.0) -> None:
-    """6. Restart rabbit1..3 one at a time under load; measure the longest publish stall."""
-    wait_whole(ctx)
-    run = ctx.new_run("rolling")
-    pub = publish(ctx, run, load_plan(int(rate * 1500)), rate=rate)
-    result.facts.update(load=f"{rate:.0f} tasks/s", stall_bound=f"{ROLLING_STALL_BOUND:.0f} s")
-    try:
-        time.sleep(10)
-        t_first = now()
-        for node in cluster.NODES:
-            cluster.wait_for(f"{node} not quorum-critical",
-                             lambda n=node: not cluster.quorum_critical(ctx.stack, n), 300)
-            t0 = now()
-            ctx.say(f"  restarting {node}")
-            ctx.stack.run("restart", node, timeout=240)
-            ctx.stack.wait_healthy(node, REJOIN_TIMEOUT)
-            cluster.wait_for(f"{node} back in the cluster",
-                             lambda: cluster.full_cluster(ctx.stack), REJOIN_TIMEOUT, every=2)
-            result.recovery[f"{node}_back"] = now() - t0
-        time.sleep(10)
-        pub.stop()
-        pub.join(60)
-        gap, at = pub.stall(t_first)
-        result.recovery["longest_publish_stall"] = gap
-        result.facts["longest_stall_began"] = f"{at - t_first:.0f} s into the restarts"
-        result.check(f"publishing never stalled longer than {ROLLING_STALL_BOUND:.0f} s",
-                     gap <= ROLLING_STALL_BOUND, f"longest {gap:.1f} s")
-        drain(ctx, run, pub, result)
-    finally:
-        pub.stop()
-        whole_again(ctx, result)
-        cluster.forget(ctx.stack, run)
-
-
-def dead_letters(ctx: Ctx, queue: str, task_id: str | None = None,
-                 take: bool = False) -> list[dict]:
-    """Headers of the messages in ``queue``; with ``take``, acknowledges ``task_id``'s."""
-    found = []
-    with Connection(ctx.amqp_url, connect_timeout=10) as conn:
-        channel = conn.channel()
-        while True:
-            msg = channel.basic_get(queue, no_ack=False)
-            if msg is None:
-                break
-            headers = msg.properties.get("application_headers") or {}
-            found.append(headers)
-            if take and headers.get("id") == task_id:
-                channel.basic_ack(msg.delivery_tag)
-        # Everything not acknowledged goes back when the channel closes.
-        channel.close()
-    return found
-
-
-def poison_task(ctx: Ctx, result: Result, queue: str = "bulk") -> None:
-    """7. A task that always kills its worker ends in the dead-letter queue."""
-    spec = next(q for q in ctx.topology.queues if q.name == queue)
-    dlq = spec.dead_letter_queue
-    service = f"worker-{queue}"
-    program = program_of(ctx, service)
-    result.facts.update(queue=queue, delivery_limit=spec.delivery_limit, dead_letter_queue=dlq)
-    wait_whole(ctx)
-    run = ctx.new_run("poison")
-    before = cluster.depth(ctx.stack, [dlq]).get(dlq, 0)
-    main = cluster.programs(ctx.stack, service)[program].pid
-    tid = ""
-    try:
-        tid = send_one(ctx, POISON_TASK, run, queue)
-        t0 = now()
-        cluster.wait_for(f"the poison task in {dlq}",
-                         lambda: cluster.depth(ctx.stack, [dlq]).get(dlq, 0) > before, 300)
-        result.recovery["dead_lettered_after"] = now() - t0
-        deliveries = int(cluster.ledger_hash(ctx.stack, run, "poison").get(tid, 0))
-        result.facts["deliveries"] = deliveries
-        result.check(f"dead-lettered after at most delivery_limit + 1 = {spec.delivery_limit + 1}"
-                     " deliveries (no endless loop)",
-                     2 <= deliveries <= spec.delivery_limit + 1, f"{deliveries} deliveries")
-        headers = dead_letters(ctx, dlq, tid, take=True)
-        ours = [h for h in headers if h.get("id") == tid]
-        reason = str(ours[0].get("x-first-death-reason", "")) if ours else ""
-        result.check(f"the message in {dlq} is this task, dead-lettered for its delivery limit",
-                     bool(ours) and reason == "delivery_limit", f"reason {reason or 'none'}")
-        # Queue statistics lag behind the acknowledgement by a few seconds.
-        want = {queue: 0, dlq: before}
-        try:
-            cluster.wait_for(f"{queue} empty and {dlq} at {before}",
-                             lambda: cluster.depth(ctx.stack, [queue, dlq]) == want, 60)
-            result.check(f"{queue} empty, {dlq} back to its earlier depth", True)
-        except AssertionError as exc:
-            result.check(f"{queue} empty, {dlq} back to its earlier depth", False, str(exc))
-        ctx.stack.wait_healthy(service, 120)
-        p = cluster.programs(ctx.stack, service)[program]
-        result.check(f"{service} healthy, main process never restarted",
-                     p.pid == main and p.state == "RUNNING", f"pid {main} -> {p.pid}")
-        pub = publish_all(ctx, run, [(queue, 0.0)] * 5)
-        drain(ctx, run, pub, result)
-        result.check(f"{service} still executes tasks after the poison", result.counts is not None
-                     and result.counts["lost"] == 0)
-    finally:
-        if tid:
-            # Leave the stack as found: never a poison message left anywhere.
-            dead_letters(ctx, dlq, tid, take=True)
-        whole_again(ctx, result)
-        cluster.forget(ctx.stack, run)
-
-
 # Titles in issue order; run.py maps numbers to these functions.
 TITLES = {
     1: "Broker node killed under load",
     2: "Worker process killed mid-task",
     3: "Hung worker (SIGSTOP) restarted by the watchdog",
-    4: "Redis restart keeps stored results",
+    4: "Redis killed: client and worker recover, stored results kept",
     5: "Partition: one node cut off for 30 s",
     6: "Rolling restart of the 3 RabbitMQ nodes under load",
     7: "Poison task dead-lettered",

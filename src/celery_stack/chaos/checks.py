@@ -1,0 +1,124 @@
+"""Pure checks and bounds of the chaos suite (unit-tested; no I/O).
+
+Every bound here is computed from configuration the caller read from the
+running stack (rendered Supervisor/HAProxy/Celery settings), never picked.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+# Share of the planned tasks that must be confirmed (issue 10: >= 95 %).
+VOLUME_SHARE = 0.95
+
+
+def volume_ok(confirmed: int, planned: int, share: float = VOLUME_SHARE) -> bool:
+    """A scenario with load proves something only if the load was actually sent."""
+    return planned > 0 and confirmed >= share * planned
+
+
+def errors_outside(errors: Sequence[tuple[float, str]],
+                   window: tuple[float, float] | None) -> list[str]:
+    """Publish errors that happened outside the fault window (all of them without one)."""
+    if window is None:
+        return [text for _, text in errors]
+    lo, hi = window
+    return [text for at, text in errors if not lo <= at <= hi]
+
+
+def error_budget(window: tuple[float, float] | None, pause: float) -> int:
+    """Most publish-error records a fault window allows: every failed attempt sleeps
+    ``pause`` before the next, and records at most two lines (publish, release)."""
+    if window is None:
+        return 0
+    return 2 * (math.floor((window[1] - window[0]) / pause) + 1)
+
+
+def unconfirmed_beyond_attempts(ran_unconfirmed: set[str], attempted: set[str],
+                                confirmed: set[str]) -> set[str]:
+    """Executed ids never confirmed that were not even attempted without confirm.
+
+    A task may run although its confirm was lost (its connection broke after
+    the broker took it): such ids are in ``attempted - confirmed``. Anything
+    else ran without this run publishing it: the ledger is polluted.
+    """
+    return ran_unconfirmed - (attempted - confirmed)
+
+
+@dataclass(frozen=True)
+class HaproxyChecks:
+    inter: float
+    fall: int
+    rise: int
+    timeout_check: float
+    dns_hold: float
+
+    @property
+    def down_bound(self) -> float:
+        """A dead server is DOWN after ``fall`` failed checks, each started at most
+        ``inter`` after the previous one ended and failing within ``timeout check``."""
+        return self.fall * (self.inter + self.timeout_check)
+
+    @property
+    def up_bound(self) -> float:
+        """A server answering again is UP after ``rise`` passed checks, once HAProxy's
+        resolver has its (possibly new) address: ``hold valid`` at most."""
+        return self.dns_hold + self.rise * (self.inter + self.timeout_check)
+
+
+def _seconds(text: str) -> float:
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)(ms|s|m)?", text)
+    if not m:
+        raise ValueError(f"not a HAProxy time: {text!r}")
+    scale = {"ms": 0.001, "s": 1.0, "m": 60.0, None: 0.001}[m.group(2)]
+    return float(m.group(1)) * scale
+
+
+def haproxy_checks(cfg: str) -> HaproxyChecks:
+    """The AMQP servers' check settings from a rendered haproxy.cfg."""
+    words = {}
+    for line in cfg.splitlines():
+        parts = line.split("#", 1)[0].split()
+        if parts[:1] == ["default-server"]:
+            for key in ("inter", "fall", "rise"):
+                if key in parts:
+                    words[key] = parts[parts.index(key) + 1]
+        elif parts[:2] == ["timeout", "check"]:
+            words["timeout_check"] = parts[2]
+        elif parts[:2] == ["hold", "valid"]:
+            words["dns_hold"] = parts[2]
+    missing = {"inter", "fall", "rise", "timeout_check", "dns_hold"} - set(words)
+    if missing:
+        raise ValueError(f"haproxy.cfg: no {', '.join(sorted(missing))}")
+    return HaproxyChecks(_seconds(words["inter"]), int(words["fall"]), int(words["rise"]),
+                         _seconds(words["timeout_check"]), _seconds(words["dns_hold"]))
+
+
+def watchdog_decision_bound(interval: float, threshold: float, ping: float) -> float:
+    """Longest SIGSTOP -> restart decision of the compose watchdog loop.
+
+    The README's "interval + unresponsive threshold" is the cron case (a pass
+    every ``interval``, instant probes). The Supervisor loop sleeps
+    ``interval`` after each pass, and a pass with a silent process waits out
+    ping, stats and active (3 x ping timeout), so its period is P = interval +
+    3 x ping: the first miss comes within P of the stop and the silence clock
+    starts there; the restart comes at the first pass with silence >= threshold.
+    With instant probes this is exactly interval + threshold when threshold is
+    a multiple of interval.
+    """
+    period = interval + 3 * ping
+    return period + math.ceil(threshold / period) * period
+
+
+def redis_recovery_bound(socket_timeout: float, get_timeout: float, pause: float) -> float:
+    """Longest Redis-ready -> first good round trip of the result client and worker.
+
+    After Redis answers again: a backend call already waiting on a dead socket
+    gives up within ``redis_socket_timeout`` and the next one reconnects (the
+    connection errors kombu[redis] provides); a client ``get()`` in flight for a
+    result lost with Redis waits its own timeout; then the client pauses once.
+    """
+    return socket_timeout + get_timeout + pause

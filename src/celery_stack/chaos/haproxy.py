@@ -1,0 +1,51 @@
+"""HAProxy's view of the AMQP servers, for the chaos scenarios (moved from e2e).
+
+``status`` reads the stats CSV on the project's published stats port (the
+generated admin password, never printed); ``checks`` reads the check
+settings from the haproxy.cfg inside the running container.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+import time
+import urllib.request
+
+from ..testing.compose import Compose, secret
+from .checks import HaproxyChecks, haproxy_checks
+
+BACKEND = "rabbitmq_amqp"
+CFG = "/etc/haproxy/haproxy.cfg"
+POLL = 0.5  # seconds between two stats reads (the measurement's resolution)
+
+
+def status(stack: Compose, server: str) -> str:
+    """HAProxy's status of one AMQP backend server (UP, DOWN, ...)."""
+    req = urllib.request.Request(stack.url("HAPROXY_STATS_PORT", "/;csv"))  # noqa: S310
+    token = base64.b64encode(f"admin:{secret('haproxy_stats_password')}".encode()).decode()
+    req.add_header("Authorization", f"Basic {token}")
+    with urllib.request.urlopen(req, timeout=15) as resp:  # noqa: S310 (loopback)
+        rows = list(csv.DictReader(io.StringIO(resp.read().decode().lstrip("# "))))
+    for row in rows:
+        if row["pxname"] == BACKEND and row["svname"] == server:
+            return row["status"]
+    raise AssertionError(f"no server {server} in HAProxy's {BACKEND} backend")
+
+
+def checks(stack: Compose) -> HaproxyChecks:
+    proc = stack.exec("haproxy", "cat", CFG, timeout=30)
+    if proc.returncode != 0:
+        raise AssertionError(f"cannot read {CFG} in haproxy: {proc.stderr[-500:]}")
+    return haproxy_checks(proc.stdout)
+
+
+def wait_status(stack: Compose, server: str, want: str, timeout: float) -> float | None:
+    """Seconds until ``server``'s status starts with ``want``; None if not within ``timeout``."""
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        if status(stack, server).startswith(want):
+            return time.monotonic() - start
+        time.sleep(POLL)
+    return None
