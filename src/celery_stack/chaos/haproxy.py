@@ -41,8 +41,10 @@ def checks(stack: Compose) -> HaproxyChecks:
     return haproxy_checks(proc.stdout)
 
 
-def wait_status(stack: Compose, server: str, want: str, timeout: float) -> float | None:
-    """Seconds until ``server``'s status starts with ``want``; None if not within ``timeout``."""
+def wait_status(stack: Compose, server: str, want: str | tuple[str, ...],
+                timeout: float) -> float | None:
+    """Seconds until ``server``'s status starts with ``want`` (one prefix or several);
+    None if not within ``timeout``."""
     start = time.monotonic()
     while time.monotonic() - start < timeout:
         if status(stack, server).startswith(want):

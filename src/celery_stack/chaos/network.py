@@ -65,10 +65,11 @@ def partition(ctx: Ctx, result: Result, rate: float = 80.0) -> None:
         cut = True
         t_cut = now()
         ctx.say(f"  {victim} disconnected from {net}")
-        # The cut took effect: HAProxy, on the same network, sees the node fail its checks.
-        down = haproxy.wait_status(ctx.stack, victim, "DOWN", PARTITION_SECONDS)
+        # The cut took effect: HAProxy, on the same network, sees the node fail its checks
+        # (DOWN) or its name stop resolving there (MAINT, resolution).
+        down = haproxy.wait_status(ctx.stack, victim, ("DOWN", "MAINT"), PARTITION_SECONDS)
         result.recovery["haproxy_saw_node_down"] = down if down is not None else -1.0
-        result.check(f"the cut took effect: HAProxy marked {victim} DOWN within "
+        result.check(f"the cut took effect: HAProxy marked {victim} DOWN/MAINT within "
                      f"{hap.down_bound:.0f} s (fall x (inter + timeout check))",
                      down is not None and down <= hap.down_bound + haproxy.POLL,
                      "never" if down is None else f"{down:.1f} s")
