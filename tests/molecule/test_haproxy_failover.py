@@ -1,0 +1,151 @@
+"""HAProxy routes AMQP: a client that knows only the lb host works, with one broker down too.
+
+Runs last (phase 4): it stops brokers. The client is `celery-stack smoke` on
+the worker host with the host's settings, except CELERY_STACK_BROKER_HOSTS,
+which names the HAProxy host alone (the installed setting also lists every
+node as failover). The module's fixture starts every broker again, one at a
+time, and waits for the whole cluster, whatever the tests did.
+"""
+
+import json
+import shlex
+import time
+
+import pytest
+from haproxy_stat import WATCH_DOWN, check_timing, python, servers
+from infra import first, group, host_of
+
+from celery_stack.topology import load
+
+pytestmark = pytest.mark.phase(4)
+testinfra_hosts = [first("celery_workers")]
+TOPOLOGY = load(None)
+LB = first("haproxy")
+BROKERS = group("rabbitmq")
+VICTIM = BROKERS[-1]
+# Seconds a node may take to stop or start (systemd waits for it); a timeout, not a claim.
+NODE_TIMEOUT = 180
+
+
+def smoke(worker, broker_hosts: str | None, timeout: int = 60):
+    """`celery-stack smoke` with the host's environment, optionally another broker list."""
+    override = f"CELERY_STACK_BROKER_HOSTS={shlex.quote(broker_hosts)}; " if broker_hosts else ""
+    # The smoke gives up after `timeout` s; `timeout` kills it only if it hangs past that.
+    return worker.run("set -a; . /etc/celery-stack/env; " + override + "set +a; "
+                      f"timeout {timeout + 60} /opt/celery-stack/venv/bin/celery-stack smoke "
+                      f"--timeout {timeout}")
+
+
+def lb_only() -> str:
+    return f"{LB}:5672"
+
+
+def running_nodes(broker) -> set[str]:
+    result = broker.run("rabbitmqctl -q cluster_status --formatter json")
+    if result.rc != 0:
+        return set()
+    return {n.split("@", 1)[1] for n in json.loads(result.stdout)["running_nodes"]}
+
+
+def wait(what: str, predicate, timeout: float, every: float = 2.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"timed out after {timeout:.0f} s waiting for {what}"
+        time.sleep(every)
+
+
+def start_again(order: list[str]) -> None:
+    """Start the stopped brokers one at a time, then wait for the whole cluster."""
+    # The last node to stop starts first: it holds the newest cluster state.
+    while order:
+        name = order.pop()
+        result = host_of(name).run("systemctl start rabbitmq-server && rabbitmqctl -q "
+                                   f"await_startup --timeout {NODE_TIMEOUT}")
+        assert result.rc == 0, f"{name}: {result.stdout}{result.stderr}"
+    broker = host_of(BROKERS[0])
+    wait("every broker running in one cluster", lambda: running_nodes(broker) == set(BROKERS),
+         NODE_TIMEOUT)
+
+
+@pytest.fixture(scope="module")
+def stopped():
+    """Brokers this module stopped, in order; started again at the end whatever happened."""
+    order: list[str] = []
+    yield order
+    start_again(order)
+
+
+def stop(name: str, order: list[str]) -> float:
+    """Stop the broker on ``name``; the epoch time the stop returned."""
+    order.append(name)
+    result = host_of(name).run("systemctl stop rabbitmq-server && date +%s.%N")
+    assert result.rc == 0, result.stderr
+    return float(result.stdout.split()[-1])
+
+
+def test_a_client_knowing_only_haproxy_gets_every_queue_served(host):
+    result = smoke(host, lb_only())
+    assert result.rc == 0, result.stdout + result.stderr
+    for queue in TOPOLOGY.queues:
+        row = next(x for x in result.stdout.splitlines() if x.startswith(queue.name))
+        assert row.rstrip().endswith("ok"), row
+
+
+def test_a_stopped_broker_is_down_within_the_check_bound_and_the_client_works(host, stopped):
+    lb = host_of(LB)
+    inter, fall = check_timing(lb.file("/etc/haproxy/haproxy.cfg").content_string)
+    # HAProxy marks a server DOWN after `fall` failed checks `inter` apart:
+    # at most fall x inter after the node stops answering.
+    bound = fall * inter
+    out = "/tmp/celery-stack-watch-down.json"
+    lb.run(f"rm -f {out}; setsid {python(WATCH_DOWN, VICTIM, '5672', 'rabbitmq_amqp', '120', out)}"
+           " >/dev/null 2>&1 < /dev/null &")
+
+    def watched():
+        text = lb.run(f"cat {out}").stdout
+        return json.loads(text) if text else None
+    wait("the watcher to see the broker answer", lambda: (watched() or {}).get("last_ok"), 30, 1)
+    stop(VICTIM, stopped)
+    def down_seen():
+        rec = watched()
+        return rec if rec and rec["down"] else None
+    rec = wait(f"HAProxy to mark {VICTIM} DOWN", down_seen, 120, 1)
+    # The watcher samples every `period` s, each AMQP probe waits up to
+    # `probe_timeout` s: its two times are that coarse.
+    resolution = rec["period"] + rec["probe_timeout"]
+    took = rec["down"] - rec["first_miss"]
+    print(f"{VICTIM} DOWN {took:.1f} s after its first missed probe (bound {bound:.1f} s)")
+    assert took <= bound + resolution, (
+        f"{VICTIM} DOWN {took:.1f} s after it stopped answering; bound {bound:.1f} s "
+        f"(fall {fall} x inter {inter} s) + {resolution} s sampling; misses {rec['misses']}")
+    assert servers(lb)[VICTIM].startswith("DOWN")
+
+    result = smoke(host, lb_only())
+    assert result.rc == 0, f"with {VICTIM} down:\n{result.stdout}{result.stderr}"
+
+
+def test_with_every_broker_down_the_client_fails(host, stopped):
+    lb = host_of(LB)
+    for name in BROKERS:
+        if name not in stopped:
+            stop(name, stopped)
+    wait("HAProxy to mark every broker DOWN",
+         lambda: all(s.startswith("DOWN") for s in servers(lb).values()), 60, 1)
+    result = smoke(host, lb_only(), timeout=30)
+    out = result.stdout + result.stderr
+    assert result.rc != 0, f"smoke passed with every broker down:\n{out}"
+    # It must fail, not hang until `timeout` kills it (exit status 124).
+    assert result.rc != 124, f"smoke hung with every broker down:\n{out}"
+
+
+def test_the_cluster_is_whole_again(host, stopped):
+    start_again(stopped)
+    lb = host_of(LB)
+    wait("HAProxy to mark every broker UP",
+         lambda: all(s == "UP" for s in servers(lb).values()), 60, 1)
+    # The installed settings again: workers and client reconnected.
+    result = smoke(host, None, timeout=90)
+    assert result.rc == 0, result.stdout + result.stderr
