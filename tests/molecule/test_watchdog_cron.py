@@ -21,7 +21,7 @@ from celery_stack.topology import load
 testinfra_hosts = [first("celery_workers")]
 TOPOLOGY = load(None)
 CRON = "/etc/cron.d/celery-stack-watchdog"
-STATE = "/var/lib/celery-stack/watchdog.json"
+STATE = "/var/lib/celery-stack-watchdog/state.json"
 SUPERVISOR_CONF = "/etc/supervisor/conf.d/celery-stack.conf"
 # Shared between the two phases (same pytest session).
 STOPPED: dict = {}

@@ -259,6 +259,61 @@ def test_corrupt_state_file_starts_afresh(tmp_path):
     assert "starting afresh" in warning
 
 
+def test_state_directory_is_created_private(tmp_path):
+    path = tmp_path / "wd" / "state.json"
+    st.save(path, st.State())
+    assert path.parent.stat().st_mode & 0o777 == 0o700
+
+
+@pytest.mark.parametrize("use", ["load", "save", "lock"])
+def test_a_directory_others_can_write_is_refused(tmp_path, use):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)  # what a worker-owned or group-writable directory allows
+    path = shared / "state.json"
+    with pytest.raises(st.StateError, match="writable by group/others"):
+        if use == "load":
+            st.load(path)
+        elif use == "save":
+            st.save(path, st.State())
+        else:
+            with st.locked(path):
+                pass
+
+
+def test_a_symlinked_state_directory_is_refused(tmp_path):
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "wd").symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(st.StateError, match="not a directory"):
+        st.save(tmp_path / "wd" / "state.json", st.State())
+
+
+@pytest.mark.parametrize("name", ["state.json", "state.json.lock"])
+def test_a_symlink_planted_as_state_or_lock_file_is_not_followed(tmp_path, name):
+    target = tmp_path / "target"
+    target.write_text("untouched")
+    (tmp_path / "wd").mkdir(mode=0o700)
+    (tmp_path / "wd" / name).symlink_to(target)
+    path = tmp_path / "wd" / "state.json"
+    with pytest.raises(st.StateError):
+        if name == "state.json":
+            st.load(path)
+        else:
+            with st.locked(path):
+                pass
+    assert target.read_text() == "untouched"
+
+
+def test_save_replaces_a_planted_symlink_not_its_target(tmp_path):
+    target = tmp_path / "target"
+    target.write_text("untouched")
+    (tmp_path / "wd").mkdir(mode=0o700)
+    (tmp_path / "wd" / "state.json").symlink_to(target)
+    st.save(tmp_path / "wd" / "state.json", st.State())
+    assert target.read_text() == "untouched"
+    assert not (tmp_path / "wd" / "state.json").is_symlink()
+
+
 def test_lock_refuses_a_second_concurrent_run(tmp_path):
     path = tmp_path / "watchdog.json"
     with st.locked(path) as first, st.locked(path) as second:
@@ -288,7 +343,7 @@ def test_defaults_and_env(monkeypatch):
     assert (args.unresponsive_after, args.stalled_after, args.max_restarts,
             args.restart_window, args.ping_timeout, args.startup_grace) == (
         120, 600, 3, 1800, 5, 60)
-    assert args.state_file == "/var/lib/celery-stack/watchdog.json"
+    assert args.state_file == "/var/lib/celery-stack-watchdog/state.json"
     assert not args.dry_run and args.peers == "local"
 
 

@@ -2,6 +2,9 @@
 
 Cron starts a fresh process every minute, so how long a process has been
 silent, when counters last moved and recent restarts must live on disk.
+The watchdog runs as root: its state lives in a directory of its own that no
+other user can change (never the workers' /var/lib/celery-stack), and no file
+there is opened through a symlink, so task code cannot make root write elsewhere.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ import contextlib
 import fcntl
 import json
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
@@ -18,7 +22,8 @@ from typing import Any
 
 from .decide import History, Progress
 
-DEFAULT_PATH = "/var/lib/celery-stack/watchdog.json"
+# Root-owned, beside (not inside) the celery user's /var/lib/celery-stack.
+DEFAULT_PATH = "/var/lib/celery-stack-watchdog/state.json"
 VERSION = 1
 
 
@@ -62,10 +67,40 @@ def to_json(state: State) -> dict[str, Any]:
     }
 
 
+def _refuse_if_others_can_change(path: Path, what: str) -> None:
+    info = os.lstat(path)
+    if not stat.S_ISDIR(info.st_mode):
+        raise StateError(f"{path}: the watchdog's {what} is not a directory (a symlink?); "
+                         "remove it or pass --state-file in a directory of root's")
+    if info.st_uid not in (0, os.geteuid()) or info.st_mode & 0o022:
+        raise StateError(f"{path}: the watchdog's {what} is owned by uid {info.st_uid} or "
+                         "writable by group/others; another user could redirect root's "
+                         "writes: use a directory only root can change (chown root, chmod "
+                         "go-w) or pass --state-file elsewhere")
+
+
+def private_dir(directory: Path) -> None:
+    """Create the state directory 0700; refuse one that another user could change."""
+    try:
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        _refuse_if_others_can_change(directory, "state directory")
+        _refuse_if_others_can_change(directory.parent, "state directory's parent")
+    except OSError as exc:
+        raise StateError(f"{directory}: cannot prepare the state directory: "
+                         f"{exc.strerror}") from exc
+
+
+def _open_nofollow(path: Path, flags: int) -> int:
+    # O_NOFOLLOW: a symlink planted in place of the file is refused (ELOOP).
+    return os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+
+
 def load(path: Path) -> tuple[State, str | None]:
     """The saved state and a warning; a missing or corrupt file starts afresh."""
+    private_dir(path.parent)
     try:
-        text = path.read_text(encoding="utf-8")
+        with os.fdopen(_open_nofollow(path, os.O_RDONLY), encoding="utf-8") as fh:
+            text = fh.read()
     except FileNotFoundError:
         return State(), None
     except OSError as exc:
@@ -78,8 +113,9 @@ def load(path: Path) -> tuple[State, str | None]:
 
 
 def save(path: Path, state: State) -> None:
+    private_dir(path.parent)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        # mkstemp creates a new file (O_EXCL), and rename replaces a symlink, never its target.
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
@@ -100,9 +136,9 @@ def save(path: Path, state: State) -> None:
 def locked(path: Path) -> Iterator[bool]:
     """Yield True if this run holds the lock; False if another run still does."""
     lock_path = path.with_name(path.name + ".lock")
+    private_dir(lock_path.parent)
     try:
-        lock_path.parent.mkdir(parents=True, exist_ok=True)
-        fh = open(lock_path, "a")  # noqa: SIM115 (held for the whole with-block)
+        fh = os.fdopen(_open_nofollow(lock_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND), "a")
     except OSError as exc:
         raise StateError(f"{lock_path}: cannot open the lock file: {exc.strerror}") from exc
     with fh:
