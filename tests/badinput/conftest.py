@@ -4,7 +4,7 @@ Each case runs the real entry point (`make -s up`) in compose project
 ``celery-stack-badinput`` (CELERY_STACK_TEST_PROJECT overrides it: with
 CELERY_STACK_TEST_REUSE=1, `make test` points it at the shared running stack,
 so a bad input that slipped through would really recreate its containers),
-on the test ports of ``celery_stack.testing.compose``. Proof that nothing
+on the shared stack's test ports (alone: free ports). Proof that nothing
 changed, per case:
 
 - a recording ``docker`` first on PATH logs every docker command make ran;
@@ -21,6 +21,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import stat
 import subprocess
 from dataclasses import dataclass
@@ -30,7 +31,7 @@ from string import Template
 import pytest
 
 from celery_stack import secrets as secret_files
-from celery_stack.testing.compose import BIND, REPO, nofile, ports
+from celery_stack.testing.compose import BIND, REPO, nofile, ports, reuse_requested
 
 PROJECT = os.environ.get("CELERY_STACK_TEST_PROJECT", "celery-stack-badinput")
 MAKE_TIMEOUT = 120
@@ -89,6 +90,13 @@ def files_state(*directories: Path) -> dict:
     return state
 
 
+def free_port() -> int:
+    """A TCP port nothing listens on at this moment (the kernel's pick)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((BIND, 0))
+        return sock.getsockname()[1]
+
+
 def snapshot(project: str, *directories: Path) -> tuple[dict, dict]:
     """What a `make up` could change: the project's docker objects and the files."""
     return project_state(project), files_state(*directories)
@@ -125,7 +133,11 @@ class Harness:
         shim.write_text('#!/bin/sh\nprintf "%s\\n" "$*" >> "$BAD_INPUT_DOCKER_LOG"\n'
                         f'exec {real} "$@"\n', encoding="utf-8")
         shim.chmod(0o755)
-        self.ports = {k: str(v) for k, v in ports().items()}
+        # In make test (reuse): the shared stack's own ports, which the preflight
+        # must accept. Alone: ports no other process holds right now (another
+        # suite's stack may hold the test ports, and check-env rightly refuses that).
+        self.ports = ({k: str(v) for k, v in ports().items()} if reuse_requested()
+                      else {k: str(free_port()) for k in ports()})
         env = {k: v for k, v in os.environ.items() if k not in CLEARED}
         env.update(self.ports)
         env.update({

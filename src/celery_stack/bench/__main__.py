@@ -9,8 +9,8 @@ import time
 from pathlib import Path
 
 from . import charts
-from .report import markdown, shape_errors
-from .run import idle_only, main, update_readme
+from .report import markdown, shape_errors, update_readme
+from .run import idle_only, main
 
 
 def render(out: Path, readme: Path | None) -> int:

@@ -16,12 +16,12 @@ containers share the host's clock.
 
 from __future__ import annotations
 
-import argparse
 import base64
 import importlib
 import itertools
 import json
 import os
+import shlex
 import sys
 import threading
 import time
@@ -29,6 +29,8 @@ import urllib.parse
 import urllib.request
 from datetime import datetime
 from pathlib import Path
+
+from .agent_args import build_parser
 
 NOOP = "celery_stack.demo.tasks.report"
 SMALL = "celery_stack.demo.tasks.thumbnail_small_file"
@@ -335,37 +337,25 @@ def cmd_monitor(app, a) -> None:
         receiver.capture(limit=None, timeout=None, wakeup=False)
 
 
+def cmd_settle(app, a) -> dict:
+    """Wait (mingle and the first heartbeats after the workers answered)."""
+    time.sleep(a.seconds)
+    return {"settled_s": a.seconds}
+
+
+def cmd_seq(app, a) -> dict:
+    """Several commands in one agent process: one container start instead of many."""
+    results = []
+    for step in a.steps:
+        b = build_parser(PUBLISHERS).parse_args(shlex.split(step))
+        if b.cmd in ("seq", "monitor", "drain"):
+            raise SystemExit(f"seq: {b.cmd} cannot be a step")
+        results.append(globals()["cmd_" + b.cmd.replace("-", "_")](app, b))
+    return {"seq": results}
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="celery_stack.bench.agent")
-    sub = parser.add_subparsers(dest="cmd", required=True)
-    p = sub.add_parser("wait-workers")
-    p.add_argument("--n", type=int, required=True)
-    p.add_argument("--timeout", type=float, default=180)
-    p = sub.add_parser("throughput")
-    p.add_argument("--n", type=int, required=True)
-    p.add_argument("--reps", type=int, default=3)
-    p.add_argument("--timeout", type=float, default=300)
-    p.add_argument("--publishers", type=int, default=PUBLISHERS)
-    p = sub.add_parser("hol")
-    p.add_argument("--bulk-n", type=int, required=True)
-    p.add_argument("--bulk-seconds", type=float, required=True)
-    p.add_argument("--prio-n", type=int, required=True)
-    p.add_argument("--prio-interval", type=float, default=0.2)
-    p.add_argument("--prio-seconds", type=float, default=0.01)
-    p.add_argument("--reps", type=int, default=3)
-    p.add_argument("--timeout", type=float, default=300)
-    p = sub.add_parser("idle")
-    p.add_argument("--seconds", type=float, required=True)
-    p.add_argument("--reps", type=int, default=3)
-    p = sub.add_parser("storm")
-    p.add_argument("--rate", type=float, required=True)
-    p.add_argument("--seconds", type=float, required=True)
-    p.add_argument("--detach-at", type=float, required=True)
-    p.add_argument("--idle-seconds", type=float, default=20)
-    p.add_argument("--sample", type=float, default=10)
-    sub.add_parser("drain")
-    sub.add_parser("monitor")
-    a = parser.parse_args(argv)
+    a = build_parser(PUBLISHERS).parse_args(argv)
     app = load_app()
     if a.cmd == "monitor":
         cmd_monitor(app, a)

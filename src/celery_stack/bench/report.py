@@ -9,6 +9,7 @@ report has every part (the QUICK test asserts it, never timing thresholds).
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from .stats import growth, percentile, ratio, summary, window_mean
@@ -302,3 +303,18 @@ def shape_errors(report: dict) -> list[str]:
         if key not in machine:
             errors.append(f"machine.{key}: missing")
     return errors
+
+
+# ---------------------------------------------------------------- README
+BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
+
+
+def update_readme(readme: Path, table: str) -> None:
+    """Replace the text between the bench markers of the README's Performance section."""
+    text = readme.read_text(encoding="utf-8")
+    if BEGIN not in text or END not in text:
+        raise ValueError(f"{readme}: markers {BEGIN} / {END} not found; add them to the "
+                         "Performance section")
+    head, rest = text.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    readme.write_text(f"{head}{BEGIN}\n{table}{END}{tail}", encoding="utf-8")

@@ -37,6 +37,7 @@ from .plan import (
     watchdog_period,
     worker_nodes,
 )
+from .report import update_readme
 
 # Same total worker budget in every setup (see the compose files).
 BUDGET = ("1.5 CPUs and 5 prefork pool processes for workers (A/B: default 2 + priority 2 + "
@@ -159,22 +160,25 @@ class Runner:
             setup("B", f"{prefix}-b").config()
 
     # ----------------------------------------------------------- per setup
-    def idle(self, name: str, workers: int) -> None:
+    # Agent steps (one `seq` run of the agent per phase: one container start each).
+    def idle_step(self) -> str:
         seconds, reps = ((self.period, report.MIN_WATCHDOG_PERIODS) if self.s.idle_seconds is None
                          else (self.s.idle_seconds, 1))
-        result = agent(self.stacks[name], "idle", "--seconds", str(seconds), "--reps", str(reps))
-        self.m["overhead"][name] = {**result, "workers": workers,
-                                    "watchdog_period_s": self.period}
+        return f"idle --seconds {seconds} --reps {reps}"
 
-    def throughput(self, name: str) -> None:
-        self.m["throughput"][name] = agent(self.stacks[name], "throughput", "--n",
-                                           str(self.s.throughput_n), "--reps", str(self.s.reps))
-
-    def hol(self, name: str) -> None:
+    def measure_steps(self) -> list[str]:
         bulk_n, bulk_s, prio_n, interval = self.s.hol
-        self.m["hol"][name] = agent(self.stacks[name], "hol", "--bulk-n", str(bulk_n),
-                                    "--bulk-seconds", str(bulk_s), "--prio-n", str(prio_n),
-                                    "--prio-interval", str(interval), "--reps", str(self.s.reps))
+        return [f"throughput --n {self.s.throughput_n} --reps {self.s.reps}",
+                f"hol --bulk-n {bulk_n} --bulk-seconds {bulk_s} --prio-n {prio_n} "
+                f"--prio-interval {interval} --reps {self.s.reps}"]
+
+    def seq(self, name: str, *steps: str) -> list[dict]:
+        # A hang guard only: a full run's longest phase (A: idle, throughput, hol) is minutes.
+        return agent(self.stacks[name], "seq", *steps, timeout=1800)["seq"]
+
+    def idle(self, name: str, result: dict) -> None:
+        self.m["overhead"][name] = {**result, "workers": self.nodes,
+                                    "watchdog_period_s": self.period}
 
     def bring_up(self, name: str) -> float:
         stack = self.stacks[name]
@@ -189,8 +193,8 @@ class Runner:
         if not self.parallel:
             self.bring_up("B")
         self.say(f"B: up in {self.up_s['B']:.0f} s")
-        agent(b, "wait-workers", "--n", str(self.nodes))
-        self.throughput("B")
+        _, self.m["throughput"]["B"] = self.seq("B", f"wait-workers --n {self.nodes}",
+                                                self.measure_steps()[0])
         self.say(f"B: throughput {self.m['throughput']['B']['reps']}")
         if self.parallel:
             down = threading.Thread(target=b.down)
@@ -203,7 +207,6 @@ class Runner:
         """Figure 4 with as many worker nodes in C as A has (then one pool again)."""
         c = self.stacks["C"]
         c.run("up", "-d", "--no-deps", "--scale", f"worker={self.nodes}", "worker", timeout=300)
-        agent(c, "wait-workers", "--n", str(self.nodes))
 
     def run_c(self) -> None:
         c = self.stacks["C"]
@@ -211,12 +214,12 @@ class Runner:
             self.bring_up("C")
         self.say(f"C: up in {self.up_s['C']:.0f} s")
         self.c_as_many_workers_as_a()
-        time.sleep(self.s.settle_s)
-        self.idle("C", self.nodes)
+        *_, idle = self.seq("C", f"wait-workers --n {self.nodes}",
+                            f"settle --seconds {self.s.settle_s}", self.idle_step())
+        self.idle("C", idle)
         c.run("up", "-d", "--no-deps", "--scale", "worker=1", "worker", timeout=300)
-        agent(c, "wait-workers", "--n", "1")
-        self.throughput("C")
-        self.hol("C")
+        _, self.m["throughput"]["C"], self.m["hol"]["C"] = self.seq(
+            "C", "wait-workers --n 1", *self.measure_steps())
         self.say(f"C: done (throughput {self.m['throughput']['C']['reps']})")
 
     def run_a(self) -> None:
@@ -226,11 +229,10 @@ class Runner:
         self.m["ops"]["make_up_cold_s"] = [cold]
         self.m["ops"]["make_up_warm_s"] = warm
         self.say(f"A: cold up {cold:.0f} s, warm {[round(w, 1) for w in warm]}")
-        agent(a, "wait-workers", "--n", str(self.nodes))
-        time.sleep(self.s.settle_s)
-        self.idle("A", self.nodes)
-        self.throughput("A")
-        self.hol("A")
+        _, _, idle, self.m["throughput"]["A"], self.m["hol"]["A"] = self.seq(
+            "A", f"wait-workers --n {self.nodes}", f"settle --seconds {self.s.settle_s}",
+            self.idle_step(), *self.measure_steps())
+        self.idle("A", idle)
         self.say(f"A: done (throughput {self.m['throughput']['A']['reps']})")
 
     def run_idle_only(self) -> dict:
@@ -239,9 +241,11 @@ class Runner:
             in_parallel({n: (lambda n=n: self.bring_up(n)) for n in ("C", "A")})
             self.say(f"A and C up in {self.up_s}")
             self.c_as_many_workers_as_a()
-            agent(self.stacks["A"], "wait-workers", "--n", str(self.nodes))
-            time.sleep(self.s.settle_s)
-            in_parallel({n: (lambda n=n: self.idle(n, self.nodes)) for n in ("A", "C")})
+            steps = (f"wait-workers --n {self.nodes}", f"settle --seconds {self.s.settle_s}",
+                     self.idle_step())
+            idle = in_parallel({n: (lambda n=n: self.seq(n, *steps)[-1]) for n in ("A", "C")})
+            for name, result in idle.items():
+                self.idle(name, result)
         finally:
             in_parallel({n: stack.down for n, stack in self.stacks.items()})
         return report.overhead(self.m["overhead"])
@@ -251,10 +255,10 @@ class Runner:
         rate, idle_s, seconds, detach_at, sample = self.s.storm
         paused: dict[str, list[str]] = {"A": ["bench-monitor", "flower"], "C": ["bench-monitor"]}
         procs, outputs, timers = {}, {}, []
-        for name in ("A", "C"):
-            stack = self.stacks[name]
-            stack.run("--profile", "bench", "up", "-d", "--no-deps", "bench-monitor", timeout=120)
-        time.sleep(5)  # the monitors have declared their event queues
+        in_parallel({n: (lambda n=n: self.stacks[n].run(
+            "--profile", "bench", "up", "-d", "--no-deps", "bench-monitor", timeout=120))
+            for n in ("A", "C")})
+        time.sleep(self.s.settle_s)  # the monitors have declared their event queues
         for name in ("A", "C"):
             stack = self.stacks[name]
             cmd = [*stack.base, "run", "--rm", "--no-deps", "-T", "bench-agent", "storm",
@@ -289,10 +293,11 @@ class Runner:
         finally:
             for timer in timers:
                 timer.cancel()
-            for name in ("A", "C"):
+            def resume(name: str) -> None:
                 self.stacks[name].run("unpause", *paused[name], timeout=60, check=False)
                 self.stacks[name].run("--profile", "bench", "rm", "-sf", "bench-monitor",
                                       timeout=120, check=False)
+            in_parallel({n: (lambda n=n: resume(n)) for n in ("A", "C")})
         for name, proc in procs.items():
             lines = [ln for ln in outputs.get(name, []) if ln.startswith("{")]
             if proc.returncode != 0 or not lines:
@@ -308,8 +313,11 @@ class Runner:
         try:
             if self.parallel:
                 in_parallel({n: (lambda n=n: self.bring_up(n)) for n in self.s.setups})
-            for name in self.s.setups:
-                steps[name]()
+            if self.parallel:  # QUICK: C's and A's measurements at the same time too
+                in_parallel({n: steps[n] for n in self.s.setups})
+            else:
+                for name in self.s.setups:
+                    steps[name]()
             self.say("storm on A and C at the same time")
             self.storm()
         finally:
@@ -358,20 +366,6 @@ def main(quick: bool, out: Path, readme: Path | None, say=print) -> dict:
     if readme is not None:
         update_readme(readme, table)
     return full
-
-
-BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
-
-
-def update_readme(readme: Path, table: str) -> None:
-    """Replace the text between the bench markers of the README's Performance section."""
-    text = readme.read_text(encoding="utf-8")
-    if BEGIN not in text or END not in text:
-        raise StackError(f"{readme}: markers {BEGIN} / {END} not found; add them to the "
-                         "Performance section")
-    head, rest = text.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    readme.write_text(f"{head}{BEGIN}\n{table}{END}{tail}", encoding="utf-8")
 
 
 def idle_only(out: Path, say=print) -> dict:
