@@ -1,16 +1,20 @@
 """Bad inventories must fail in preflight and leave every host untouched.
 
-One systemd container stands in for every host of the sandbox inventory
-(all inventory names point at it), so a run that got past preflight would
-leave traces there: packages, /etc files. Each case runs the real
-ansible/site.yml with one mistake and asserts the failure names the
-variable, then proves the container is unchanged.
+One systemd container, shared by every case of the session, stands in for
+every host of the sandbox inventory (all inventory names point at it), so a
+run that got past preflight would leave traces there: packages, /etc files.
+Each case runs the real ansible/site.yml with one mistake and asserts the
+failure names the variable, then proves the container is unchanged: no
+trace path exists and its fingerprint (installed packages, every file under
+/etc, /opt and /usr/local) equals the one taken before the first case.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
+import time
 import uuid
 from pathlib import Path
 
@@ -43,9 +47,19 @@ def docker(*args: str, check: bool = True) -> subprocess.CompletedProcess:
                           check=check)
 
 
-@pytest.fixture()
+# What a converge would change, as one digest: packages with version and
+# state, and path, type, mode, owner, size and content of every file.
+FINGERPRINT = r"""
+set -eu
+dpkg-query -W -f='${Package} ${Version} ${db:Status-Abbrev}\n' | sort
+find /etc /opt /usr/local -xdev -printf '%p %y %m %U:%G %s %l\n' | sort
+find /etc /opt /usr/local -xdev -type f -exec sha256sum {} + | sort
+"""
+
+
+@pytest.fixture(scope="session")
 def host():
-    """A fresh systemd container for every inventory host of one case, removed after it."""
+    """One systemd container for every inventory host of every case, removed at the end."""
     name = f"cs-negative-{uuid.uuid4().hex[:8]}"
     distro = os.environ.get("MOLECULE_DISTRO", "trixie")
     docker("run", "-d", "--name", name, "--hostname", name, "--cap-add", "SYS_ADMIN",
@@ -54,9 +68,28 @@ def host():
            "--security-opt", "seccomp=unconfined", f"celery-stack/molecule-host:{distro}",
            "/lib/systemd/systemd")
     try:
+        # Boot finished (running or degraded) before the baseline: systemd writes
+        # /etc/.updated and fixes /etc/mtab late in the boot. `--wait` fails
+        # until systemd's bus is up, so ask again; the boot takes seconds.
+        deadline = time.monotonic() + 120
+        while docker("exec", name, "systemctl", "is-system-running", "--wait",
+                     check=False).stdout.strip() not in ("running", "degraded"):
+            assert time.monotonic() < deadline, f"{name}: systemd did not finish booting"
+            time.sleep(1)
         yield name
     finally:
         docker("rm", "-f", name, check=False)
+
+
+def fingerprint(container: str) -> str:
+    result = docker("exec", container, "sh", "-c", FINGERPRINT)
+    return hashlib.sha256(result.stdout.encode()).hexdigest()
+
+
+@pytest.fixture(scope="session")
+def baseline(host) -> str:
+    """The shared host's fingerprint before any case ran."""
+    return fingerprint(host)
 
 
 def inventory(path: Path, container: str, groups: dict[str, list[str]]) -> Path:

@@ -1,28 +1,16 @@
-"""At least ten bad inventories: each fails in preflight naming the variable; hosts untouched."""
+"""At least ten bad inventories: each fails in preflight naming the variable; hosts untouched.
 
-import copy
+All cases share one host (see conftest). Of the bad topologies, only
+fleet-unknown-queue runs site.yml here (the filter's error reaches the
+playbook's output); the others only re-test the validator through the same
+filter, which tests/unit/test_negative_topology_filter.py does without a host.
+"""
 
 import pytest
 import yaml
 
-from celery_stack.topology import default_path
-
-from .conftest import HOSTS, inventory, run_site, traces
-
-
-def _topology(mistake: str) -> str:
-    """The demo topology with one mistake, as YAML text."""
-    if mistake == "not-yaml":
-        return "---\nqueues: [default\nfleets: {\n"
-    t = copy.deepcopy(yaml.safe_load(default_path().read_text(encoding="utf-8")))
-    if mistake == "unknown-queue":
-        t["fleets"][0]["queues"] = ["defualt"]
-    elif mistake == "mirroring-on-4":
-        t["broker"]["ha"] = "mirrored"
-        t["queues"][0]["type"] = "classic"
-    elif mistake == "soft-above-hard":
-        t["fleets"][1]["soft_time_limit"], t["fleets"][1]["time_limit"] = 30, 20
-    return yaml.safe_dump(t)
+from .conftest import HOSTS, TRACES, docker, fingerprint, inventory, run_site, traces
+from .topologies import bad_topology
 
 # id -> (inventory groups override, extra vars, text the failure must contain)
 CASES = {
@@ -46,13 +34,30 @@ CASES = {
 }
 
 
-@pytest.mark.parametrize("case", sorted(CASES))
-def test_bad_inventory_fails_in_preflight_and_changes_nothing(case, host, tmp_path):
+# Topology cases proven by the filter's unit test instead (same mistake, same message).
+FILTER_ONLY = ("mirroring-on-4x", "soft-limit-above-hard", "topology-not-yaml")
+
+
+def test_the_change_detectors_see_a_change(host, baseline):
+    # A trace path and a new /etc file must both be seen, or "unchanged" proves nothing.
+    probe = "/etc/celery-stack"
+    assert probe in TRACES
+    docker("exec", host, "mkdir", probe)
+    try:
+        assert traces(host) == [probe]
+        assert fingerprint(host) != baseline
+    finally:
+        docker("exec", host, "rmdir", probe)
+    assert traces(host) == [] and fingerprint(host) == baseline
+
+
+@pytest.mark.parametrize("case", sorted(c for c in CASES if c not in FILTER_ONLY))
+def test_bad_inventory_fails_in_preflight_and_changes_nothing(case, host, baseline, tmp_path):
     groups_override, extra, expected = CASES[case]
     groups = {**HOSTS, **groups_override}
     if "celery_stack_topology_file" in extra:
         bad = tmp_path / "topology.yml"
-        bad.write_text(_topology(extra["celery_stack_topology_file"]), encoding="utf-8")
+        bad.write_text(bad_topology(extra["celery_stack_topology_file"]), encoding="utf-8")
         extra = {**extra, "celery_stack_topology_file": str(bad)}
     inv = inventory(tmp_path / "hosts.yml", host, groups)
     extra_file = tmp_path / "extra.yml"
@@ -65,3 +70,4 @@ def test_bad_inventory_fails_in_preflight_and_changes_nothing(case, host, tmp_pa
     # Preflight is the first play: no later play may have started.
     assert "PLAY [Tune the kernel and OS]" not in output, output[-3000:]
     assert traces(host) == [], f"{case}: the host was changed"
+    assert fingerprint(host) == baseline, f"{case}: packages or files changed on the host"
