@@ -24,6 +24,8 @@ _spec = importlib.util.spec_from_file_location("badinput_cases", REPO / "tests/b
 cases_module = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(cases_module)
 NEGATIVE_FILE = REPO / "tests/negative/test_bad_inventories.py"
+# Where the negative tests' FILTER_ONLY topology cases are checked instead of site.yml.
+FILTER_UNIT = "tests/unit/test_negative_topology_filter.py"
 LAYERS = {
     "topology": "topology (`make up TOPOLOGY=`)",
     "env": "compose env (`make up` environment)",
@@ -38,16 +40,30 @@ def compose_cases() -> list[dict]:
             for case in data[layer]]
 
 
-def inventory_cases() -> list[dict]:
-    """The CASES literal of the negative tests: id -> (groups, extra vars, expected text)."""
-    tree = ast.parse(NEGATIVE_FILE.read_text(encoding="utf-8"))
+def _literal(tree: ast.Module, name: str):
     for node in tree.body:
         if (isinstance(node, ast.Assign) and len(node.targets) == 1
-                and getattr(node.targets[0], "id", None) == "CASES"):
-            cases = ast.literal_eval(node.value)
-            break
-    else:
+                and getattr(node.targets[0], "id", None) == name):
+            return ast.literal_eval(node.value)
+    return None
+
+
+def inventory_cases() -> list[dict]:
+    """The CASES literal of the negative tests: id -> (groups, extra vars, expected text).
+
+    FILTER_ONLY (when the module has it) names the topology cases whose rule
+    the filter's unit test checks instead of a site.yml run.
+    """
+    tree = ast.parse(NEGATIVE_FILE.read_text(encoding="utf-8"))
+    cases = _literal(tree, "CASES")
+    if cases is None:
         raise SystemExit(f"{NEGATIVE_FILE}: no CASES table")
+    filter_only = set(_literal(tree, "FILTER_ONLY") or ())
+    if filter_only and not (REPO / FILTER_UNIT).is_file():
+        raise SystemExit(f"{NEGATIVE_FILE}: FILTER_ONLY cases, but no {FILTER_UNIT}")
+    if filter_only - set(cases):
+        raise SystemExit(f"{NEGATIVE_FILE}: FILTER_ONLY names unknown cases "
+                         f"{sorted(filter_only - set(cases))}")
     rows = []
     for case_id, (groups, extra, expected) in sorted(cases.items()):
         if "celery_stack_topology_file" in extra:
@@ -56,14 +72,15 @@ def inventory_cases() -> list[dict]:
             field = "inventory group " + ", ".join(sorted(groups))
         else:
             field = ", ".join(sorted(extra))
-        rows.append({"id": case_id, "layer": "inventory", "field": field, "expect": expected})
+        rows.append({"id": case_id, "layer": "inventory", "field": field, "expect": expected,
+                     "filter_only": case_id in filter_only})
     return rows
 
 
 def checked_by(case: dict) -> str:
     """Where the case runs: its unit test, and `make up` for one case per layer."""
     if case["layer"] == "inventory":
-        return "`make negative`"
+        return f"unit `{FILTER_UNIT}`" if case["filter_only"] else "`make negative`"
     where = [f"unit `{cases_module.unit_reference(case, case['layer'])}`"]
     if case.get("make_up"):
         where.append("`make up` in `make bad-input`")
@@ -117,8 +134,9 @@ def render() -> str:
         "  `docker` on PATH), the project's containers (id, start time), volumes and",
         "  networks, the generated files and the secret files are identical before",
         "  and after; a positive control shows each detector catching a real change.",
-        "- Ansible inventory: `make negative` runs `ansible-playbook site.yml` against a",
-        "  fresh host per case and checks the host has no trace of a deployment.",
+        "- Ansible inventory: `make negative` runs `ansible-playbook site.yml` with each",
+        "  case and checks the host has no trace of a deployment (topology cases whose",
+        f"  rule the topology filter's unit test checks say so: `{FILTER_UNIT}`).",
         "",
         f"Cases: {len(cases)} ("
         + ", ".join(f"{LAYERS[k].split(' (')[0]} {v}" for k, v in counts.items()) + ").",

@@ -33,7 +33,8 @@ def test_doc_lists_every_case_with_its_field():
         assert f"`{case['field']}`" in row.replace("\\|", "|"), case["id"]
         checker = row.rsplit(" | ", 1)[1]
         if case["layer"] == "inventory":
-            assert checker == "`make negative` |", row
+            where = (f"unit `{table.FILTER_UNIT}`" if case["filter_only"] else "`make negative`")
+            assert checker == f"{where} |", row
             continue
         # Every compose-layer case names the unit test of its rule; one per layer runs make up.
         node = table.cases_module.unit_reference(case, case["layer"])
