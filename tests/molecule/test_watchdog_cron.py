@@ -22,6 +22,8 @@ testinfra_hosts = [first("celery_workers")]
 TOPOLOGY = load(None)
 CRON = "/etc/cron.d/celery-stack-watchdog"
 STATE = "/var/lib/celery-stack-watchdog/state.json"
+# Seconds a cron pass may start late (README, "celery-stack watchdog").
+PASS_START_S = 5.0
 SUPERVISOR_CONF = "/etc/supervisor/conf.d/celery-stack.conf"
 # Shared between the two phases (same pytest session).
 STOPPED: dict = {}
@@ -95,7 +97,9 @@ def test_cron_watchdog_restarted_exactly_that_process_within_its_bound(host):
     assert STOPPED, "the SIGSTOP step did not run"
     s, name = STOPPED["settings"], STOPPED["name"]
     try:
-        bound = s["interval"] + s["threshold"]
+        # The README's bound: interval + threshold, plus the seconds a cron pass
+        # may read its clock late (Python start-up), which the README states as 5 s.
+        bound = s["interval"] + s["threshold"] + PASS_START_S
         # Poll one pass past the bound (a pass writes its decision after its
         # probes, within a minute): a late decision is then seen and measured.
         deadline = STOPPED["at"] + bound + s["interval"] + 60
@@ -108,7 +112,7 @@ def test_cron_watchdog_restarted_exactly_that_process_within_its_bound(host):
         print(f"watchdog decided {took:.1f} s after SIGSTOP (bound {bound:.0f} s)")
         assert took <= bound, (f"the watchdog decided to restart {name} {took:.0f} s after "
                                f"SIGSTOP; bound {bound:.0f} s (interval {s['interval']:.0f} + "
-                               f"threshold {s['threshold']:.0f})")
+                               f"threshold {s['threshold']:.0f} + pass start {PASS_START_S:.0f})")
         # Supervisor kills the stopped process after stopwaitsecs, then starts a new one.
         wait = (program_setting(host, STOPPED["program"], "stopwaitsecs")
                 + program_setting(host, STOPPED["program"], "startsecs") + s["interval"])

@@ -56,10 +56,22 @@ def test_first_missed_ping_starts_the_clock_and_waits():
 
 
 def test_unresponsive_below_threshold_waits():
-    history = d.History(unresponsive_since=NOW - 119)
+    history = d.History(unresponsive_since=NOW - 110)
     decision, new = d.decide(obs(answered_ping=False), PREFORK, history, NOW, OPTS)
     assert decision.action == d.OK
-    assert new.unresponsive_since == NOW - 119  # the clock is not restarted
+    assert new.unresponsive_since == NOW - 110  # the clock is not restarted
+
+
+def test_a_pass_that_starts_a_little_late_still_restarts_at_the_threshold():
+    # Cron passes 60 s apart whose clock reads drift by 0.2 s: first miss at
+    # 0.2, the pass two minutes later reads 120.0, i.e. 119.8 s of silence.
+    history = d.History(unresponsive_since=NOW - 119.8)
+    decision, _ = d.decide(obs(answered_ping=False), PREFORK, history, NOW, OPTS)
+    assert decision.action == d.RESTART
+    # Well short of the threshold (one pass early) still waits.
+    history = d.History(unresponsive_since=NOW - 60.2)
+    decision, _ = d.decide(obs(answered_ping=False), PREFORK, history, NOW, OPTS)
+    assert decision.action == d.OK
 
 
 def test_unresponsive_at_threshold_restarts():

@@ -23,6 +23,10 @@ BLOCKING_POOL_MARGIN = 30
 # Seconds of clock jitter tolerated when deciding whether a process restarted
 # (start times are derived from uptimes read at slightly different moments).
 START_JITTER = 5.0
+# Seconds a pass may read its clock late (cron starts Python, which imports
+# Celery): silence this close to the threshold counts as past it, or two
+# passes one threshold apart measure 119.9 s and the restart slips a pass.
+PASS_JITTER = 5.0
 
 
 @dataclass(frozen=True)
@@ -112,7 +116,7 @@ def _hung_reason(obs: Observation, fleet: Fleet, history: History, now: float,
                         else now)
         limit = unresponsive_threshold(fleet, options)
         text = f"no ping reply for {_seconds(silent)} (threshold {_seconds(limit)})"
-        return (text, "") if silent >= limit else (None, f"{text}; waiting")
+        return (text, "") if silent + PASS_JITTER >= limit else (None, f"{text}; waiting")
     progress = history.progress
     if progress is None or obs.processed is None:
         return None, "answers ping; progress unknown"
