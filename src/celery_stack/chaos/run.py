@@ -31,7 +31,11 @@ from .report import Result, Run, failures, to_json, to_markdown
 QUICK = (1, 2, 3, 4, 7)
 FULL = (1, 2, 3, 4, 5, 6, 7)
 # Services each scenario disturbs on purpose (scenario 3 beside them skips them).
-DISTURBS = {2: {"worker-default"}, 7: {"worker-bulk"}}
+# Scenario 1's broker kill closes every worker's connection; the gevent fleet's
+# remote-control greenlet (Celery's gPidbox loop) dies on that OSError, so the
+# fleet stops answering pings and its own watchdog rightly restarts it 2-3 min
+# later (seen 2026-12-01): beside scenario 1 that restart is not a wrong one.
+DISTURBS = {1: {"worker-net"}, 2: {"worker-default"}, 7: {"worker-bulk"}}
 # Scenarios run while scenario 3 waits for the watchdog (they touch other fleets
 # or only the brokers, which the watchdog's probes survive).
 BESIDE_HUNG = (1, 2, 7)  # in this order

@@ -36,16 +36,22 @@ def _redis():
     return current_app.backend.client
 
 
-def _mark(run: str, kind: str, task_id: str, value: str | None = None) -> None:
+def _mark(run: str, kind: str, task_id: str, value: str | None = None,
+          durable: bool = False) -> bool:
+    """Writes one ledger mark; with ``durable``, True only once it is fsynced."""
     client = _redis()
     name = key(run, kind)
-    pipe = client.pipeline()
+    # One connection, no MULTI: WAITAOF covers only its own connection's writes.
+    pipe = client.pipeline(transaction=False)
     if value is None:
         pipe.hincrby(name, task_id, 1)
     else:
         pipe.hset(name, task_id, value)
     pipe.expire(name, KEY_TTL)
-    pipe.execute()
+    if durable:
+        pipe.execute_command("WAITAOF", 1, 0, WAITAOF_MS)
+    replies = pipe.execute()
+    return not durable or replies[-1][0] >= 1
 
 
 @shared_task(bind=True, name="celery_stack.chaos.tasks.ledger")
@@ -72,10 +78,9 @@ def stored(self, value: str, run: str | None = None) -> str:
         deadline = time.monotonic() + MARK_PATIENCE
         while True:
             try:
-                _mark(run, "done", self.request.id)
                 # appendfsync everysec loses up to 1 s of writes in a crash (the suite
                 # kills Redis): the mark counts only once it is in the AOF on disk.
-                if _redis().execute_command("WAITAOF", 1, 0, WAITAOF_MS)[0] >= 1:
+                if _mark(run, "done", self.request.id, durable=True):
                     break
             except current_app.backend.connection_errors:
                 pass
