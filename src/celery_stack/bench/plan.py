@@ -36,7 +36,7 @@ class Sizes:
 FULL = Sizes(reps=3, throughput_n=600, hol=(30, 2.0, 20, 0.2), idle_seconds=None,
              storm=(25, 20, 600, 180, 10))
 QUICK = Sizes(reps=1, throughput_n=30, hol=(4, 0.5, 5, 0.05), idle_seconds=5,
-              storm=(10, 3, 8, 4, 2), setups=("C", "A"), settle_s=1)
+              storm=(10, 1, 4, 2, 1), setups=("C", "A"), settle_s=1)
 
 
 def render_fleets() -> None:

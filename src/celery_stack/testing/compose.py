@@ -209,8 +209,9 @@ class Compose:
         self.run("up", "-d", "--no-build", "--wait", "--wait-timeout", str(UP_TIMEOUT),
                  "--remove-orphans", "--quiet-pull", timeout=UP_TIMEOUT + 120)
 
-    def down(self) -> subprocess.CompletedProcess[str]:
-        return self.run("down", "-v", "--remove-orphans", "-t", "20", timeout=600, check=False)
+    def down(self, stop_timeout: int = 20) -> subprocess.CompletedProcess[str]:
+        return self.run("down", "-v", "--remove-orphans", "-t", str(stop_timeout), timeout=600,
+                        check=False)
 
     def leftovers(self) -> list[str]:
         """Containers, volumes and networks still labelled with this project."""
