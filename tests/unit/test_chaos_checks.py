@@ -57,8 +57,15 @@ def test_haproxy_config_without_check_settings_is_an_error():
 
 def test_watchdog_bound_is_interval_plus_threshold_with_instant_probes():
     assert checks.watchdog_decision_bound(60, 120, 0) == 180
-    # Compose defaults: each pass also waits out 3 probe timeouts of 5 s.
-    assert checks.watchdog_decision_bound(60, 120, 5) == 75 + 2 * 75
+    # The deciding pass's four broker calls, 5 s each at most, come after.
+    assert checks.watchdog_decision_bound(60, 120, 5, jitter=5) == 180 + 20
+
+
+def test_watchdog_bound_rounds_the_threshold_up_to_whole_intervals():
+    assert checks.watchdog_decision_bound(60, 100, 0) == 60 + 120
+    # Silence within the jitter of the threshold counts: 125 s needs only 2 passes.
+    assert checks.watchdog_decision_bound(60, 125, 0, jitter=5) == 180
+    assert checks.watchdog_decision_bound(60, 126, 0, jitter=5) == 240
 
 
 def test_redis_and_partition_bounds_add_their_terms():

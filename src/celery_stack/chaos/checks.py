@@ -97,20 +97,22 @@ def haproxy_checks(cfg: str) -> HaproxyChecks:
                          _seconds(words["timeout_check"]), _seconds(words["dns_hold"]))
 
 
-def watchdog_decision_bound(interval: float, threshold: float, ping: float) -> float:
-    """Longest SIGSTOP -> restart decision of the compose watchdog loop.
+def watchdog_decision_bound(interval: float, threshold: float, ping: float,
+                            jitter: float = 0.0) -> float:
+    """Longest SIGSTOP -> restart call of the watchdog (cron or its compose loop).
 
-    The README's "interval + unresponsive threshold" is the cron case (a pass
-    every ``interval``, instant probes). The Supervisor loop sleeps
-    ``interval`` after each pass, and a pass with a silent process waits out
-    ping, stats and active (3 x ping timeout), so its period is P = interval +
-    3 x ping: the first miss comes within P of the stop and the silence clock
-    starts there; the restart comes at the first pass with silence >= threshold.
-    With instant probes this is exactly interval + threshold when threshold is
-    a multiple of interval.
+    Passes start on a grid every ``interval`` (cron's minutes; the loop keeps
+    the same grid however long a pass takes). The first pass to miss the
+    process starts within ``interval`` of the stop and starts its silence
+    clock; the restart is decided by the first pass whose silence, plus the
+    ``jitter`` a pass's clock may be late, reaches ``threshold``: interval +
+    ceil((threshold - jitter) / interval) x interval, which is interval +
+    threshold when threshold is a multiple of it. That pass calls restart
+    after its four broker calls (ping, stats, active, the queue read's
+    connection), each waiting at most the ``ping`` timeout.
     """
-    period = interval + 3 * ping
-    return period + math.ceil(threshold / period) * period
+    decide = interval + math.ceil(max(0.0, threshold - jitter) / interval) * interval
+    return decide + 4 * ping
 
 
 def redis_recovery_bound(socket_timeout: float, get_timeout: float, pause: float) -> float:

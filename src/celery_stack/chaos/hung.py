@@ -53,10 +53,10 @@ def hung_worker(ctx: Ctx, result: Result) -> None:
     program = fleet.program
     victim, sibling = f"{program}:{program}-00", f"{program}:{program}-01"
     interval, threshold, ping = watchdog_settings(ctx, SERVICE)
-    # Decision: checks.watchdog_decision_bound (interval + threshold, each pass
-    # also waiting out its 3 probe timeouts); then Supervisor stops the stopped
-    # process (TERM is ignored: stopwaitsecs, then KILL) and starts it (startsecs).
-    decide = checks.watchdog_decision_bound(interval, threshold, ping)
+    # Decision: checks.watchdog_decision_bound (interval + threshold, then the
+    # deciding pass's probes); then Supervisor stops the stopped process (TERM
+    # is ignored: stopwaitsecs, then KILL) and starts it (startsecs).
+    decide = checks.watchdog_decision_bound(interval, threshold, ping, watchdog_rules.PASS_JITTER)
     bound = decide + fleet.stop_wait + START_SECS
     result.facts.update(container=f"{SERVICE} ({fleet.processes} processes of fleet {FLEET})",
                         watchdog_interval=f"{interval:.0f} s", ping_timeout=f"{ping:.0f} s",

@@ -71,7 +71,7 @@ def partition(ctx: Ctx, result: Result, rate: float = 80.0) -> None:
         result.recovery["haproxy_saw_node_down"] = down if down is not None else -1.0
         result.check(f"the cut took effect: HAProxy marked {victim} DOWN/MAINT within "
                      f"{hap.down_bound:.0f} s (fall x (inter + timeout check))",
-                     down is not None and down <= hap.down_bound + haproxy.POLL,
+                     down is not None and down <= hap.down_bound + haproxy.RESOLUTION,
                      "never" if down is None else f"{down:.1f} s")
         peer = next(n for n in cluster.NODES if n != victim)
         result.facts["rabbitmq_saw_it_during_the_cut"] = (

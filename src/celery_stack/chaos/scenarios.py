@@ -256,7 +256,7 @@ def node_killed_under_load(ctx: Ctx, result: Result, tasks: int) -> None:
         result.recovery["haproxy_marked_down"] = down if down is not None else -1.0
         result.check(f"HAProxy marked {victim} DOWN within {hap.down_bound:.0f} s "
                      "(fall x (inter + timeout check))",
-                     down is not None and down <= hap.down_bound + haproxy.POLL,
+                     down is not None and down <= hap.down_bound + haproxy.RESOLUTION,
                      "never" if down is None else f"{down:.1f} s")
         peer = survivor(victim)
         cluster.wait_for(f"{peer} sees {victim} gone",
@@ -291,7 +291,7 @@ def node_killed_under_load(ctx: Ctx, result: Result, tasks: int) -> None:
         result.recovery["haproxy_marked_up_after_healthy"] = up if up is not None else -1.0
         result.check(f"HAProxy marked {victim_done} UP within {hap.up_bound:.0f} s of it "
                      "answering (hold valid + rise x (inter + timeout check))",
-                     up is not None and up <= hap.up_bound + haproxy.POLL,
+                     up is not None and up <= hap.up_bound + haproxy.RESOLUTION,
                      "never" if up is None else f"{up:.1f} s")
         # Publish errors are the fault's only while HAProxy may still route to the dead
         # node, plus a batch's confirm timeout and one reconnect.

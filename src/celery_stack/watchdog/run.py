@@ -9,6 +9,7 @@ decides per process with ``decide.decide`` and restarts only hung ones.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import re
 import socket
@@ -256,8 +257,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="log only restarts, backoffs and failures")
     parser.add_argument("--interval", type=_non_negative, metavar="S",
                         default=float(os.environ.get("CELERY_STACK_WATCHDOG_INTERVAL") or 0),
-                        help="run a pass every S seconds forever (for containers without "
-                             "cron); 0: one pass, for cron (default: %(default)s)")
+                        help="start a pass every S seconds forever, on a fixed grid like "
+                             "cron's (for containers without cron); 0: one pass, for cron "
+                             "(default: %(default)s)")
 
 
 def _options(args: argparse.Namespace) -> RunOptions:
@@ -281,16 +283,32 @@ def _emit(report: Report, quiet: bool) -> None:
     print(report.line(), file=sys.stderr if report.error else sys.stdout, flush=True)
 
 
-def run(args: argparse.Namespace) -> int:
-    """One pass (cron), or a pass every ``--interval`` seconds (Supervisor program)."""
+def next_start(first: float, interval: float, now: float) -> float:
+    """When the next pass starts: on the grid ``first + k x interval``, like cron's
+    minutes, so a slow pass (probe timeouts, a loaded host) delays no later pass;
+    a pass longer than ``interval`` skips the grid points it overran (pure)."""
+    return first + (math.floor((now - first) / interval) + 1) * interval
+
+
+def run(args: argparse.Namespace, clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep, passes: int | None = None) -> int:
+    """One pass (cron), or a pass every ``--interval`` seconds (Supervisor program).
+
+    ``passes`` ends the loop after that many passes (tests); None loops forever.
+    """
     if not args.interval:
         return run_pass(args)
+    first = clock()
     rc = run_pass(args)
     if rc == 2:
         return rc  # a configuration error will not fix itself: let the supervisor see it
-    while True:
-        time.sleep(args.interval)
-        run_pass(args)
+    done = 1
+    while passes is None or done < passes:
+        t = clock()
+        sleep(max(0.0, next_start(first, args.interval, t) - t))
+        rc = run_pass(args)
+        done += 1
+    return rc
 
 
 def run_pass(args: argparse.Namespace) -> int:
