@@ -207,3 +207,33 @@ def test_no_secret_appears_in_any_container_log(stack: Stack) -> None:
             continue
         value = path.read_text(encoding="utf-8").strip()
         assert value not in logs, f"the value of {path.name} appears in a container log"
+
+
+def test_watchdog_restarts_nothing_when_every_process_is_silent(stack: Stack) -> None:
+    """Issue 11: all fleet processes of a host silent at once is shared trouble
+    (broker, network, overload): the watchdog holds, says why, keeps every pid."""
+    before = stack.wait_all_running()
+    fleet = {n: pid for n, (_, pid) in before.items() if n.startswith(tuple(
+        f"celery-{q}:" for q in QUEUES))}
+    assert len(fleet) >= 2, before
+    pids = " ".join(str(p) for p in fleet.values())
+    stop = stack.exec(stack.worker, "sh", "-c", f"kill -STOP {pids}")
+    assert stop.returncode == 0, show(stop)
+    try:
+        # The most eager settings: without the rule, every process would go.
+        proc = stack.exec(stack.worker, "celery-stack", "watchdog", "--unresponsive-after", "0",
+                          "--startup-grace", "0", "--ping-timeout", "3",
+                          timeout=WATCHDOG_TIMEOUT)
+        assert proc.returncode == 0, show(proc)
+        lines = proc.stdout.splitlines()
+        assert not [x for x in lines if " restart:" in x], show(proc)
+        held = [x for x in lines if " hold:" in x]
+        assert {n for n in fleet if any(n in x for x in held)} == set(fleet), show(proc)
+        assert all(f"all {len(fleet)} processes on this host are silent at once" in x
+                   for x in held), show(proc)
+    finally:
+        stack.exec(stack.worker, "sh", "-c", f"kill -CONT {pids} 2>/dev/null || true")
+    after = stack.wait_all_running(timeout=60)
+    assert after == before, f"a process was touched: {before} -> {after}"
+    proc = stack.smoke(timeout=60)
+    assert proc.returncode == 0, show(proc)

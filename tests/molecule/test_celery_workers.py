@@ -55,3 +55,33 @@ def test_env_file_has_no_secret_values(host):
     for name in ("rabbitmq_app_password", "redis_password"):
         value = secret(name)  # fails if the secret is missing: never a vacuous pass
         assert value not in env, f"{name} from {SECRETS} is in /etc/celery-stack/env"
+
+
+LOG_DIR = "/var/log/celery-stack"
+
+
+@pytest.mark.phase(0)  # reopens Supervisor's logs before the watchdog check records pids
+def test_a_log_symlink_planted_by_the_worker_user_makes_root_write_nothing(host):
+    """Supervisor (root) writes the program logs: task code running as celery must not
+    be able to point one at a file of its choice and have root create or write it."""
+    logs = sorted(x for x in host.file(LOG_DIR).listdir() if x.endswith(".log"))
+    assert logs, f"no program log in {LOG_DIR}"
+    log = f"{LOG_DIR}/{logs[0]}"
+    target = "/etc/celery-stack-log-attack-target"
+    host.run(f"rm -f {target}")
+    # The attack: move the log aside and put a symlink to the target in its place.
+    attack = host.run(f"runuser -u celery -- sh -c 'mv {log} {log}.moved && ln -s {target} {log}'")
+    try:
+        # What logrotate's postrotate does: SIGUSR2 makes supervisord reopen every log.
+        pid = host.check_output("supervisorctl pid")
+        host.run_expect([0], f"kill -USR2 {int(pid)}")
+        host.run("sleep 2")
+        assert not host.file(target).exists, (
+            f"root followed a symlink the celery user planted in {LOG_DIR} "
+            f"(attack exit {attack.rc}: {attack.stderr.strip()})")
+        assert attack.rc != 0, f"the celery user could replace {log}"
+    finally:
+        host.run(f"test -L {log} && rm -f {log}; test -e {log}.moved && mv {log}.moved {log}; "
+                 f"rm -f {target}; kill -USR2 $(supervisorctl pid)")
+    d = host.file(LOG_DIR)
+    assert (d.user, d.mode & 0o022) == ("root", 0), (d.user, oct(d.mode))
