@@ -61,6 +61,7 @@ def celery_stack_topology(path: str, rabbitmq_version: str | None = None) -> dic
                             "pool": f.pool}
                    for f in t.fleets},
         "beat": t.beat.enabled,
+        "beat_stop_wait": supervisor.BEAT_STOP_WAIT,
         "heartbeat": t.broker.heartbeat,
         "grace_period": t.container_grace_period(),
     }

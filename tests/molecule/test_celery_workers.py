@@ -1,5 +1,7 @@
 """Worker host: every fleet under Supervisor with its process count, beat, secrets, smoke."""
 
+import re
+
 import pytest
 from infra import SECRETS, first, host_of, secret
 
@@ -85,3 +87,21 @@ def test_a_log_symlink_planted_by_the_worker_user_makes_root_write_nothing(host)
                  f"rm -f {target}; kill -USR2 $(supervisorctl pid)")
     d = host.file(LOG_DIR)
     assert (d.user, d.mode & 0o022) == ("root", 0), (d.user, oct(d.mode))
+
+
+def systemd_seconds(span: str) -> float:
+    """A systemd time span as `systemctl show` prints it ("4min 35s", "90s", "1h 2min")."""
+    units = {"h": 3600, "min": 60, "s": 1, "ms": 0.001, "us": 1e-6}
+    parts = re.findall(r"(\d+(?:\.\d+)?)(h|min|ms|us|s)\b", span)
+    assert parts, f"not a systemd time span: {span!r}"
+    return sum(float(n) * units[u] for n, u in parts)
+
+
+def test_systemd_waits_for_every_programs_warm_shutdown(host):
+    """supervisord stops one group after the other, each up to its stopwaitsecs:
+    a stop of supervisor.service must not be cut short by systemd's timeout."""
+    conf = host.file("/etc/supervisor/conf.d/celery-stack.conf").content_string
+    waits = [int(x) for x in re.findall(r"^stopwaitsecs=(\d+)$", conf, flags=re.M)]
+    assert waits, "no stopwaitsecs in the Supervisor include"
+    shown = host.check_output("systemctl show supervisor.service -P TimeoutStopUSec")
+    assert systemd_seconds(shown) >= sum(waits), (shown, waits)

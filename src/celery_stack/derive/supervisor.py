@@ -15,6 +15,8 @@ from ..topology.model import Fleet, Topology
 # Seconds a process must stay up to count as started (Celery connects to the
 # broker first; a crash loop before that is a failed start, not a restart).
 START_SECS = 10
+# Beat holds no task: 30 s to write its schedule and close the connection.
+BEAT_STOP_WAIT = 30
 
 
 @dataclass(frozen=True)
@@ -135,7 +137,7 @@ def fleet_program(topology: Topology, fleet: Fleet, paths: Paths) -> str:
 
 
 def beat_program(topology: Topology, paths: Paths) -> str:
-    extra = ["numprocs=1", "stopwaitsecs=30"]
+    extra = ["numprocs=1", f"stopwaitsecs={BEAT_STOP_WAIT}"]
     return _program("celery-beat", beat_command(topology, paths), _base_env(paths), paths, extra,
                     log_name="celery-beat")
 
