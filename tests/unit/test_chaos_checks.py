@@ -143,3 +143,10 @@ def test_delivery_tag_guard_stops_the_publisher_instead_of_retrying():
     assert pub.fatal == "delivery tag 99 beyond the 3 tasks sent"
     assert app.log == ["connect"]  # one attempt: never retried away
     assert not pub.confirmed
+
+
+def test_log_time_reads_docker_timestamps_to_the_nanosecond():
+    line = "2026-12-01T20:39:03.123456789Z watchdog: celery-io:celery-io-00 restart: x"
+    assert checks.log_time(line) == pytest.approx(1796157543.123456789)
+    assert checks.log_time("2026-12-01T20:39:03+01:00 x") == 1796157543 - 3600
+    assert checks.log_time("watchdog: no timestamp") is None

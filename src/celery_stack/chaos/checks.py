@@ -6,6 +6,7 @@ running stack (rendered Supervisor/HAProxy/Celery settings), never picked.
 
 from __future__ import annotations
 
+import datetime
 import math
 import re
 from collections.abc import Sequence
@@ -113,6 +114,16 @@ def watchdog_decision_bound(interval: float, threshold: float, ping: float,
     """
     decide = interval + math.ceil(max(0.0, threshold - jitter) / interval) * interval
     return decide + 4 * ping
+
+
+def log_time(line: str) -> float | None:
+    """Epoch seconds of a `docker logs --timestamps` line (RFC 3339, nanoseconds), or None."""
+    m = re.match(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)\s", line)
+    if m is None:
+        return None
+    zone = "+00:00" if m.group(3) == "Z" else m.group(3)
+    whole = datetime.datetime.fromisoformat(m.group(1) + zone).timestamp()
+    return whole + float(f"0.{m.group(2)}") if m.group(2) else whole
 
 
 def redis_recovery_bound(socket_timeout: float, get_timeout: float, pause: float) -> float:

@@ -9,6 +9,7 @@ in the same container (and every other compared process) keeps its pid.
 from __future__ import annotations
 
 import shlex
+import time
 
 from ..derive.supervisor import START_SECS
 from ..watchdog import decide as watchdog_rules
@@ -79,7 +80,7 @@ def hung_worker(ctx: Ctx, result: Result) -> None:
             cluster.ledger_hash(ctx.stack, run, "started").values()), 90, every=0.5)
         cluster.signal(ctx.stack, SERVICE, "STOP", main)
         stopped = True
-        t0 = now()
+        t0, t0_wall = now(), time.time()
         held = set(pub.confirmed) - set(cluster.ledger_runs(ctx.stack, run))
         ctx.say(f"  SIGSTOP {victim} pid {main} in {SERVICE}; {len(held)} task(s) unfinished")
 
@@ -92,11 +93,17 @@ def hung_worker(ctx: Ctx, result: Result) -> None:
         result.recovery["watchdog_restart"] = took
         result.check(f"watchdog restarted the stopped process within its bound ({bound:.0f} s)",
                      took <= bound, f"{took:.0f} s")
-        logs = ctx.stack.logs(SERVICE, tail=400)
+        logs = ctx.stack.logs(SERVICE, tail=400, timestamps=True)
         line = next((x for x in logs.splitlines()
                      if "watchdog:" in x and victim in x and " restart:" in x), "")
         result.check("the restart was the watchdog's decision (its log line)", bool(line),
                      line.strip()[:200])
+        # Where the time went (facts, not checks): SIGSTOP -> decision logged, then
+        # decision -> new process RUNNING (Supervisor's stop wait and start).
+        decided = checks.log_time(line)
+        if decided is not None:
+            result.recovery["watchdog_decided"] = decided - t0_wall
+            result.recovery["restart_after_decision"] = took - (decided - t0_wall)
         wait_done(ctx, run, list(held), 240)
         result.check(f"tasks it held ({len(held)}) redelivered and completed",
                      bool(held), "none held" if not held else "")

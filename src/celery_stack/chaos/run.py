@@ -36,9 +36,14 @@ FULL = (1, 2, 3, 4, 5, 6, 7)
 # fleet stops answering pings and its own watchdog rightly restarts it 2-3 min
 # later (seen 2026-12-01): beside scenario 1 that restart is not a wrong one.
 DISTURBS = {1: {"worker-net"}, 2: {"worker-default"}, 7: {"worker-bulk"}}
-# Scenarios run while scenario 3 waits for the watchdog (they touch other fleets
-# or only the brokers, which the watchdog's probes survive).
-BESIDE_HUNG = (1, 2, 7)  # in this order
+# Scenarios run while scenario 3 waits for the watchdog: they touch other
+# fleets only. Not scenario 1: its broker kill and load delayed the watchdog's
+# passes beyond the bound scenario 3 checks (CI, 2026-12-01: 286 s and 303 s
+# against 255 s and 280 s; 221 s here on a quiet machine), so it runs before
+# (the gevent fleet's late restart it causes then falls inside scenario 3,
+# which skips that service, and not inside scenario 4, which counts restarts).
+BEFORE_HUNG = (1,)
+BESIDE_HUNG = (2, 7)  # in this order
 
 
 def _say(text: str) -> None:
@@ -77,17 +82,20 @@ def _into(box: dict[str, Result], ctx: sc.Ctx, tasks: int) -> None:
 
 def run_all(ctx: sc.Ctx, chosen: list[int], tasks: int) -> list[Result]:
     results: dict[int, Result] = {}
+    before = [n for n in BEFORE_HUNG if n in chosen] if 3 in chosen else []
     beside = [n for n in BESIDE_HUNG if n in chosen] if 3 in chosen else []
+    for number in before:
+        results[number] = execute(ctx, number, tasks)
     thread = None
     hung: dict[str, Result] = {}
     if beside:
-        # The watchdog needs minutes: scenario 3 runs while 1, 2 and 7 run beside it.
+        # The watchdog needs minutes: scenario 3 runs while 2 and 7 run beside it.
         ctx3 = sc.Ctx(ctx.stack, ctx.topology, ctx.say, ctx.amqp_url,
-                      disturbed=set().union(*(DISTURBS.get(n, set()) for n in beside)))
+                      disturbed=set().union(*(DISTURBS.get(n, set())
+                                              for n in before + beside)))
         thread = threading.Thread(target=_into, args=(hung, ctx3, tasks))
         thread.start()
-        # Scenario 1 comes first and restarts no process; scenario 3 has taken its
-        # snapshot of every process long before scenario 2 kills one.
+        # Scenario 3 takes its snapshot of every process before scenario 2 kills one.
         time.sleep(5)
     for number in beside:
         results[number] = execute(ctx, number, tasks)
