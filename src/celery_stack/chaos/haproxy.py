@@ -1,6 +1,6 @@
 """HAProxy's view of the AMQP servers, for the chaos scenarios (moved from e2e).
 
-``status`` reads the stats CSV on the project's published stats port (the
+``server_row`` reads the stats CSV on the project's published stats port (the
 generated admin password, never printed); ``checks`` reads the check
 settings from the haproxy.cfg inside the running container.
 """
@@ -34,11 +34,6 @@ def server_row(stack: Compose, server: str) -> dict[str, str]:
         if row["pxname"] == BACKEND and row["svname"] == server:
             return row
     raise AssertionError(f"no server {server} in HAProxy's {BACKEND} backend")
-
-
-def status(stack: Compose, server: str) -> str:
-    """HAProxy's status of one AMQP backend server (UP, DOWN, ...)."""
-    return server_row(stack, server)["status"]
 
 
 def checks(stack: Compose) -> HaproxyChecks:
