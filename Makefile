@@ -154,6 +154,9 @@ up: bootstrap preflight compose-files ## Start the whole stack, wait until healt
 	@if [ -n "$$($(COMPOSE) ps -a -q rabbit1 2>/dev/null)" ]; then for node in rabbit1 rabbit2 rabbit3; do \
 	  $(COMPOSE) up -d --no-build --no-deps --wait --wait-timeout 300 --quiet-pull "$$node"; done; fi
 	@$(COMPOSE) up -d --no-build --wait --wait-timeout 600 --remove-orphans --quiet-pull
+	@# A node that crashed during the first formation can come back healthy but alone.
+	@$(COMPOSE) exec -T rabbit1 rabbitmqctl -q await_online_nodes 3 --timeout 60 \
+	  || { echo "make up: rabbit1 does not see 3 running cluster members within 60 s; see make logs" >&2; exit 1; }
 	@# Boot-time definitions only load at start: apply topology changes to the running cluster.
 	@$(COMPOSE) exec -T rabbit1 rabbitmq-apply-definitions
 	@$(MAKE) -s smoke

@@ -31,12 +31,31 @@ unset cookie
 install -o rabbitmq -g rabbitmq -m 0400 "$definitions_file" /run/rabbitmq/definitions.json
 
 # Values are checked by RabbitMQ itself (it refuses to boot on a bad unit).
+# Imports at boot are skipped when the file's hash matches the one the cluster
+# recorded: on a first formation only the first node to boot imports, because
+# concurrent imports crash a node whose policy update reaches a quorum queue
+# leader on a peer still booting (noproc rabbit_fifo_dlx_sup, seen here).
 cat > /etc/rabbitmq/conf.d/10-runtime.conf <<CONF
 # Written by the entrypoint at container start; do not edit.
-load_definitions = /run/rabbitmq/definitions.json
+definitions.import_backend = local_filesystem
+definitions.local.path = /run/rabbitmq/definitions.json
+definitions.skip_if_unchanged = true
+definitions.hashing.algorithm = sha256
 vm_memory_high_watermark.absolute = $memory
 disk_free_limit.absolute = $disk
 CONF
+
+# --- First formation: a blank node other than the first listed peer starts a
+# little later, so the first listed node has the longest uptime, which is what
+# RabbitMQ's peer discovery ranks first: every node then picks it as the seed
+# and it imports the definitions before the others join. (All still start
+# together: a blank 4.x node waits for its peers.)
+node="rabbit@$(hostname)"
+seed=$(sed -n 's/^cluster_formation\.classic_config\.nodes\.1 *= *//p' /etc/rabbitmq/conf.d/*.conf 2>/dev/null | head -n 1)
+if [ -n "$seed" ] && [ "$seed" != "$node" ] && [ ! -d "/var/lib/rabbitmq/mnesia/$node" ]; then
+  echo "rabbitmq-entrypoint: blank node, $seed seeds the cluster: starting in ${RABBITMQ_JOIN_DELAY:-5} s"
+  sleep "${RABBITMQ_JOIN_DELAY:-5}"
+fi
 
 # Top level only: a fresh volume may be root-owned; a recursive chown of a big
 # data directory would slow every start.

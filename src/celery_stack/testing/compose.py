@@ -43,6 +43,10 @@ BIND = "127.0.0.1"
 UP_TIMEOUT = 600
 BUILD_TIMEOUT = 1800
 LOG_TAIL = 80
+# Log lines shown of a container that restarted or failed during `up`.
+CRASH_TAIL = 40
+# The broker services that must form one cluster when all of them run.
+CLUSTER = ("rabbit1", "rabbit2", "rabbit3")
 
 
 class StackError(RuntimeError):
@@ -206,8 +210,48 @@ class Compose:
         return running, tagged
 
     def up(self) -> None:
-        self.run("up", "-d", "--no-build", "--wait", "--wait-timeout", str(UP_TIMEOUT),
-                 "--remove-orphans", "--quiet-pull", timeout=UP_TIMEOUT + 120)
+        """``up --wait``, then the brokers must form one cluster (a crash during the
+        first formation can leave a node healthy but alone)."""
+        try:
+            self.run("up", "-d", "--no-build", "--wait", "--wait-timeout", str(UP_TIMEOUT),
+                     "--remove-orphans", "--quiet-pull", timeout=UP_TIMEOUT + 120)
+        except StackError as exc:
+            raise StackError(f"{exc}\n{self.restarts_report()}") from exc
+        self.require_one_cluster()
+
+    def require_one_cluster(self) -> None:
+        """When every broker service runs, the first one must see all of them running."""
+        running = set(self.run("ps", "--services", "--status", "running", timeout=30,
+                               check=False).stdout.split())
+        if not set(CLUSTER) <= running:
+            return
+        proc = self.exec(CLUSTER[0], "rabbitmqctl", "-q", "eval",
+                         "rabbit_nodes:list_running().", timeout=60)
+        members = proc.stdout.count("rabbit@")
+        if members != len(CLUSTER):
+            raise StackError(f"{CLUSTER[0]} sees {members} running cluster members, not "
+                             f"{len(CLUSTER)}: {proc.stdout.strip()} {proc.stderr.strip()}"
+                             f"\n{self.restarts_report()}")
+
+    def restarts_report(self) -> str:
+        """State, restart count and log tail of each container that restarted or is not up."""
+        lines = []
+        for cid in self.run("ps", "-a", "-q", timeout=30, check=False).stdout.split():
+            name, status, health, restarts, code, oom = (_inspect(
+                "{{.Name}}|{{.State.Status}}|{{if .State.Health}}{{.State.Health.Status}}{{end}}"
+                "|{{.RestartCount}}|{{.State.ExitCode}}|{{.State.OOMKilled}}", cid) + "|||||"
+            ).split("|")[:6]
+            lines.append(f"{name.lstrip('/')}: {status} {health or '(no healthcheck)'}, "
+                         f"{restarts} restarts, last exit {code}, OOM-killed {oom}")
+            if restarts != "0" or status != "running" or health not in ("", "healthy"):
+                log = subprocess.run(["docker", "logs", cid], capture_output=True, text=True,
+                                     timeout=60, check=False)
+                text = (log.stdout + log.stderr).splitlines()
+                # A crashed boot's reason is far from the end once the node restarted.
+                errors = [x for x in text if "[error]" in x or "BOOT FAILED" in x][:CRASH_TAIL]
+                lines += ["--- its first error lines ---", *errors,
+                          f"--- its last {CRASH_TAIL} log lines ---", *text[-CRASH_TAIL:]]
+        return "\n".join(lines)
 
     def down(self, stop_timeout: int = 20) -> subprocess.CompletedProcess[str]:
         return self.run("down", "-v", "--remove-orphans", "-t", str(stop_timeout), timeout=600,
