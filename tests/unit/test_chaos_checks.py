@@ -30,7 +30,10 @@ def test_paced_publisher_plans_what_its_rate_allowed():
 
 def test_publish_errors_must_fall_in_the_fault_window():
     errors = [(10.0, "a"), (15.0, "b"), (40.0, "late")]
-    assert checks.errors_outside(errors, (9.0, 20.0)) == ["late"]
+    assert checks.errors_outside(errors, (9.0, 20.0)) == [
+        "late at +31.0 s from the fault's start (window 0 to 11.0 s)"]
+    assert checks.errors_outside([(8.5, "early")], (9.0, 20.0)) == [
+        "early at -0.5 s from the fault's start (window 0 to 11.0 s)"]
     assert checks.errors_outside(errors, None) == ["a", "b", "late"]
     assert checks.error_budget(None, 0.5) == 0
     assert checks.error_budget((0.0, 10.0), 0.5) == 42

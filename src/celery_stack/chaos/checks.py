@@ -23,11 +23,13 @@ def volume_ok(confirmed: int, planned: int, share: float = VOLUME_SHARE) -> bool
 
 def errors_outside(errors: Sequence[tuple[float, str]],
                    window: tuple[float, float] | None) -> list[str]:
-    """Publish errors that happened outside the fault window (all of them without one)."""
+    """Publish errors that happened outside the fault window (all of them without one),
+    each with its time from the fault's start, so a failure says how early or late."""
     if window is None:
         return [text for _, text in errors]
     lo, hi = window
-    return [text for at, text in errors if not lo <= at <= hi]
+    return [f"{text} at {at - lo:+.1f} s from the fault's start (window 0 to {hi - lo:.1f} s)"
+            for at, text in errors if not lo <= at <= hi]
 
 
 def error_budget(window: tuple[float, float] | None, pause: float) -> int:
