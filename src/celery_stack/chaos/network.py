@@ -61,9 +61,10 @@ def partition(ctx: Ctx, result: Result, rate: float = 80.0) -> None:
     cut = False
     try:
         time.sleep(10)
+        # The fault starts when the cut is issued, not when `docker` returns.
+        t_cut = now()
         docker("network", "disconnect", net, container)
         cut = True
-        t_cut = now()
         ctx.say(f"  {victim} disconnected from {net}")
         # The cut took effect: HAProxy, on the same network, sees the node fail its checks
         # (DOWN) or its name stop resolving there (MAINT, resolution).

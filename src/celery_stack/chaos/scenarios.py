@@ -248,8 +248,10 @@ def node_killed_under_load(ctx: Ctx, result: Result, tasks: int) -> None:
                             victim=f"{victim} (leader of {busiest.name})",
                             confirmed_at_kill=len(pub.confirmed))
         ctx.say(f"  killing {victim}, leader of {busiest.name} ({busiest.messages} messages)")
-        docker("kill", ctx.stack.container(victim))
+        # The fault starts when the kill is issued: the node and its connections
+        # die before `docker kill` returns (a publish error seen 0.2 s before it did).
         t_kill = now()
+        docker("kill", ctx.stack.container(victim))
         ctx.say(f"  {victim} killed after {t_kill - pub.started_at:.1f} s of publishing")
         # HAProxy stops routing to the dead node (moved here from e2e, now under load).
         down = haproxy.wait_status(ctx.stack, victim, "DOWN", DOWN_DETECT_TIMEOUT)
