@@ -47,6 +47,8 @@ LOG_TAIL = 80
 CRASH_TAIL = 40
 # The broker services that must form one cluster when all of them run.
 CLUSTER = ("rabbit1", "rabbit2", "rabbit3")
+# Seconds it may take them, as `make up` allows.
+CLUSTER_WAIT = 60
 
 
 class StackError(RuntimeError):
@@ -220,17 +222,18 @@ class Compose:
         self.require_one_cluster()
 
     def require_one_cluster(self) -> None:
-        """When every broker service runs, the first one must see all of them running."""
+        """When every broker service runs, the first one must see all of them running
+        (the same `await_online_nodes` check as `make up`)."""
         running = set(self.run("ps", "--services", "--status", "running", timeout=30,
                                check=False).stdout.split())
         if not set(CLUSTER) <= running:
             return
-        proc = self.exec(CLUSTER[0], "rabbitmqctl", "-q", "eval",
-                         "rabbit_nodes:list_running().", timeout=60)
-        members = proc.stdout.count("rabbit@")
-        if members != len(CLUSTER):
-            raise StackError(f"{CLUSTER[0]} sees {members} running cluster members, not "
-                             f"{len(CLUSTER)}: {proc.stdout.strip()} {proc.stderr.strip()}"
+        proc = self.exec(CLUSTER[0], "rabbitmqctl", "-q", "await_online_nodes",
+                         str(len(CLUSTER)), "--timeout", str(CLUSTER_WAIT),
+                         timeout=CLUSTER_WAIT + 30)
+        if proc.returncode != 0:
+            raise StackError(f"{CLUSTER[0]} does not see {len(CLUSTER)} running cluster members "
+                             f"within {CLUSTER_WAIT} s: {proc.stdout.strip()} {proc.stderr.strip()}"
                              f"\n{self.restarts_report()}")
 
     def restarts_report(self) -> str:
