@@ -8,13 +8,14 @@ virtualenv by `make bootstrap` (`pip install -e .`).
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import yaml
 from ansible.errors import AnsibleFilterError
 
 try:
-    from celery_stack.derive import rabbitmq, rabbitmq_users, supervisor
+    from celery_stack.derive import rabbitmq, rabbitmq_live, rabbitmq_users, supervisor
     from celery_stack.topology import TopologyError, default_path, parse
 except ImportError as exc:  # pragma: no cover - depends on the controller
     raise ImportError(
@@ -98,6 +99,16 @@ def celery_stack_rabbitmq_user(name: str, role: str, password: str) -> dict:
             "configure": r.configure, "write": r.write, "read": r.read}
 
 
+def celery_stack_rabbitmq_plan(export: str | None, derived: dict, users: list,
+                               vhost: str) -> dict:
+    """What the cluster lacks, from ``rabbitmqctl export_definitions -`` (None: unreadable)."""
+    try:
+        live = json.loads(export) if export else None
+    except ValueError:
+        live = None
+    return rabbitmq_live.plan(live, derived, users, vhost)
+
+
 class FilterModule:
     def filters(self):
         return {
@@ -106,4 +117,5 @@ class FilterModule:
             "celery_stack_supervisor": celery_stack_supervisor,
             "celery_stack_rabbitmq_definitions": celery_stack_rabbitmq_definitions,
             "celery_stack_rabbitmq_user": celery_stack_rabbitmq_user,
+            "celery_stack_rabbitmq_plan": celery_stack_rabbitmq_plan,
         }
