@@ -134,6 +134,38 @@ def quorum_critical(stack: Compose, node: str) -> bool:
     return proc.returncode != 0
 
 
+# The queue each at-least-once dead-letter worker of a node serves.
+_DLX_WORKERS = ("[element(2, sys:get_state(P)) || "
+                "{_, P, _, _} <- supervisor:which_children(rabbit_fifo_dlx_sup)].")
+
+
+def dlx_workers(stack: Compose, queue: str) -> list[str]:
+    """Nodes with an at-least-once dead-letter worker for ``queue``.
+
+    RabbitMQ runs exactly one, on the queue's leader; none there means
+    dead-lettered messages wait in the source queue and never move.
+    """
+    found = []
+    for node in NODES:
+        proc = ctl(stack, node, "eval", _DLX_WORKERS, timeout=30)
+        if proc is not None and proc.returncode == 0 and f'<<"{queue}">>' in proc.stdout:
+            found.append(f"rabbit@{node}")
+    return found
+
+
+def queue_report(stack: Compose, names: Iterable[str], ask: str = "rabbit1") -> str:
+    """Leader, ready, unacknowledged and consumers of ``names``, for a failure message."""
+    proc = ctl(stack, ask, "list_queues", "-p", VHOST, "name", "leader", "messages_ready",
+               "messages_unacknowledged", "consumers", "--formatter", "json")
+    if proc is None or proc.returncode != 0:
+        return f"list_queues on {ask} failed: {show(proc) if proc else 'no answer'}"
+    wanted = set(names)
+    rows = [q for q in json.loads(proc.stdout or "[]") if q.get("name") in wanted]
+    return "; ".join(f"{q['name']}: leader {q.get('leader')}, ready {q.get('messages_ready')}, "
+                     f"unacked {q.get('messages_unacknowledged')}, consumers {q.get('consumers')}"
+                     for q in rows) or f"none of {sorted(wanted)} listed"
+
+
 def service_of_node(node: str) -> str:
     """rabbit@rabbit2 -> rabbit2."""
     return node.split("@", 1)[1]

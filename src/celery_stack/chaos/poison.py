@@ -53,8 +53,16 @@ def poison_task(ctx: Ctx, result: Result, queue: str = "bulk") -> None:
     try:
         tid = send_one(ctx, POISON_TASK, run, queue)
         t0 = now()
-        cluster.wait_for(f"the poison task in {dlq}",
-                         lambda: cluster.depth(ctx.stack, [dlq]).get(dlq, 0) > before, 300)
+        try:
+            cluster.wait_for(f"the poison task in {dlq}",
+                             lambda: cluster.depth(ctx.stack, [dlq]).get(dlq, 0) > before, 300)
+        except AssertionError as exc:
+            # Say where it is stuck: redelivery (worker side) or the move (broker side).
+            seen = cluster.ledger_hash(ctx.stack, run, "poison").get(tid, 0)
+            movers = cluster.dlx_workers(ctx.stack, queue) or "no node"
+            raise AssertionError(
+                f"{exc}; {seen} deliveries seen; {cluster.queue_report(ctx.stack, [queue, dlq])};"
+                f" dead-letter worker of {queue} on {movers}") from None
         result.recovery["dead_lettered_after"] = now() - t0
         deliveries = int(cluster.ledger_hash(ctx.stack, run, "poison").get(tid, 0))
         result.facts["deliveries"] = deliveries
