@@ -33,11 +33,8 @@ def _tags(value: Any) -> list[str]:
 
 
 def _policy_key(p: Mapping[str, Any]) -> tuple:
-    definition = p.get("definition") or {}
-    if isinstance(definition, str):  # some CLI outputs carry it as a JSON string
-        definition = json.loads(definition)
     return (p.get("pattern"), p.get("apply-to"), int(p.get("priority", 0)),
-            json.dumps(definition, sort_keys=True))
+            json.dumps(p.get("definition") or {}, sort_keys=True))
 
 
 def _live_hash(live_user: Mapping[str, Any] | None, password: str) -> str | None:
