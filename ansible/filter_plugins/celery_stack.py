@@ -8,25 +8,33 @@ virtualenv by `make bootstrap` (`pip install -e .`).
 
 from __future__ import annotations
 
+import importlib
 import json
 from pathlib import Path
 
 import yaml
 from ansible.errors import AnsibleFilterError
 
-try:
-    from celery_stack.derive import rabbitmq, rabbitmq_live, rabbitmq_users, supervisor
-    from celery_stack.topology import TopologyError, default_path, parse
-except ImportError as exc:  # pragma: no cover - depends on the controller
-    raise ImportError(
-        "celery_stack is not importable on the Ansible controller: run ansible from the "
-        "project virtualenv (make bootstrap; .venv/bin/ansible-playbook)"
-    ) from exc
+
+def _pkg(module: str):
+    """``celery_stack.<module>``, imported on first use, not when the plugin loads.
+
+    Ansible imports every filter plugin in each forked worker, for every task
+    that templates a filter; the derivations import Celery and kombu (0.2 s),
+    which was a third of the controller's time in a no-change run of site.yml.
+    """
+    try:
+        return importlib.import_module(f"celery_stack.{module}")
+    except ImportError as exc:  # pragma: no cover - depends on the controller
+        raise ImportError(
+            "celery_stack is not importable on the Ansible controller: run ansible from the "
+            "project virtualenv (make bootstrap; .venv/bin/ansible-playbook)"
+        ) from exc
 
 
 def celery_stack_topology_path(path: str | None) -> str:
     """Absolute path of the topology file; empty means the packaged demo topology."""
-    return str(Path(path).resolve()) if path else str(default_path())
+    return str(Path(path).resolve()) if path else str(_pkg("topology").default_path())
 
 
 def _load(path: str, rabbitmq_version: str | None = None):
@@ -45,9 +53,10 @@ def _load(path: str, rabbitmq_version: str | None = None):
         broker = data.setdefault("broker", {})
         if isinstance(broker, dict):
             broker["rabbitmq_version"] = str(rabbitmq_version)
+    topology = _pkg("topology")
     try:
-        return parse(data, path)
-    except TopologyError as exc:
+        return topology.parse(data, path)
+    except topology.TopologyError as exc:
         raise AnsibleFilterError(str(exc)) from exc
 
 
@@ -62,7 +71,7 @@ def celery_stack_topology(path: str, rabbitmq_version: str | None = None) -> dic
                             "pool": f.pool}
                    for f in t.fleets},
         "beat": t.beat.enabled,
-        "beat_stop_wait": supervisor.BEAT_STOP_WAIT,
+        "beat_stop_wait": _pkg("derive.supervisor").BEAT_STOP_WAIT,
         "heartbeat": t.broker.heartbeat,
         "grace_period": t.container_grace_period(),
     }
@@ -75,6 +84,7 @@ def celery_stack_supervisor(path: str, celery_bin: str, celery_stack_bin: str,
                             watchdog_interval: int = 0) -> str:
     """The Supervisor include file for this host (fleets: None = all)."""
     t = _load(path)
+    supervisor = _pkg("derive.supervisor")
     paths = supervisor.Paths(
         celery_bin=celery_bin, celery_stack_bin=celery_stack_bin, topology_file=topology_file,
         log_dir=log_dir, user=user, directory=None,
@@ -85,11 +95,12 @@ def celery_stack_supervisor(path: str, celery_bin: str, celery_stack_bin: str,
 
 def celery_stack_rabbitmq_definitions(path: str, vhost: str, rabbitmq_version: str) -> dict:
     """Exchanges, queues, bindings, policies and the vhost for the installed version."""
-    return rabbitmq.definitions(_load(path, rabbitmq_version), vhost)
+    return _pkg("derive.rabbitmq").definitions(_load(path, rabbitmq_version), vhost)
 
 
 def celery_stack_rabbitmq_user(name: str, role: str, password: str) -> dict:
     """A user of ``role`` (admin, application, monitoring) with that role's least privileges."""
+    rabbitmq_users = _pkg("derive.rabbitmq_users")
     try:
         r = rabbitmq_users.ROLES[role]
     except KeyError:
@@ -106,7 +117,7 @@ def celery_stack_rabbitmq_plan(export: str | None, derived: dict, users: list,
         live = json.loads(export) if export else None
     except ValueError:
         live = None
-    return rabbitmq_live.plan(live, derived, users, vhost)
+    return _pkg("derive.rabbitmq_live").plan(live, derived, users, vhost)
 
 
 class FilterModule:
