@@ -68,3 +68,74 @@ def test_summary_aligns_names_and_gives_minutes():
     assert lines == ["make test: molecule   600.0 s  passed",
                      "make test: e2e         90.5 s  passed",
                      "make test: total      690.5 s  all passed (11.5 min)"]
+
+
+@pytest.fixture()
+def fake_make_with_phases(tmp_path, monkeypatch):
+    """make where HOST logs 'start', says ready, waits for the beside suites, then logs 'end'."""
+    log = tmp_path / "calls"
+    make = tmp_path / "make"
+    make.write_text(
+        "#!/bin/sh\n"
+        f'log={log}\n'
+        'if [ "$3" = host ]; then\n'
+        '  echo host-start >> $log\n'
+        '  [ -n "$NO_READY" ] || : > "$CELERY_STACK_SUITE_READY"\n'
+        '  [ -n "$HOST_FAILS_EARLY" ] && exit 3\n'
+        # waits (at most 5 s) until a beside suite has run: proves they overlap
+        '  i=0; while [ -z "$NO_READY" ] && ! grep -q "^b1$" $log && [ $i -lt 50 ]; do\n'
+        '    sleep 0.1; i=$((i+1)); done\n'
+        '  echo host-end >> $log; exit 0\n'
+        'fi\n'
+        'echo "$3" >> $log\n'
+        'case " $FAIL_TARGETS " in *" $3 "*) exit 2;; esac\n', encoding="utf-8")
+    make.chmod(make.stat().st_mode | stat.S_IXUSR)
+    monkeypatch.setenv("MAKE", str(make))
+    return log
+
+
+def test_beside_suites_run_while_the_host_suite_runs_and_are_timed(
+        tmp_path, fake_make_with_phases, capsys):
+    out = tmp_path / "d.json"
+    assert test_suites.main(["--out", str(out), "lint", "host+b1+b2", "after"]) == 0
+    calls = fake_make_with_phases.read_text(encoding="utf-8").split()
+    # b1 ran before the host suite ended (the host waits for it); b2 after b1; after last
+    assert calls[:3] == ["lint", "host-start", "b1"] and calls[-1] == "after"
+    assert sorted(calls[3:5]) == ["b2", "host-end"]
+    data = json.loads(out.read_text(encoding="utf-8"))
+    assert [(s["name"], s.get("beside")) for s in data["suites"]] == [
+        ("lint", None), ("host", None), ("b1", "host"), ("b2", "host"), ("after", None)]
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[2].endswith("passed (beside host)")
+
+
+def test_beside_suites_run_after_a_host_that_never_says_ready(
+        tmp_path, fake_make_with_phases, monkeypatch):
+    monkeypatch.setenv("NO_READY", "1")
+    assert test_suites.main(["--out", str(tmp_path / "d.json"), "host+b1"]) == 0
+    assert fake_make_with_phases.read_text(encoding="utf-8").split() == [
+        "host-start", "host-end", "b1"]
+
+
+def test_a_failing_beside_suite_fails_the_run_and_stops_the_next_one(
+        tmp_path, fake_make_with_phases, monkeypatch, capsys):
+    monkeypatch.setenv("FAIL_TARGETS", "b1")
+    out = tmp_path / "d.json"
+    assert test_suites.main(["--out", str(out), "--cleanup", "down", "host+b1+b2", "after"]) == 1
+    calls = fake_make_with_phases.read_text(encoding="utf-8").split()
+    assert "b2" not in calls and "after" not in calls and calls[-1] == "down"
+    data = json.loads(out.read_text(encoding="utf-8"))
+    assert [(s["name"], s["result"]) for s in data["suites"]] == [
+        ("host", "passed"), ("b1", "FAILED")]
+    assert data["not_run"] == ["b2", "after"]
+    assert "stopped at b1; not run: b2, after" in capsys.readouterr().err
+
+
+def test_a_host_that_fails_before_ready_runs_no_beside_suite(
+        tmp_path, fake_make_with_phases, monkeypatch):
+    monkeypatch.setenv("NO_READY", "1")
+    monkeypatch.setenv("HOST_FAILS_EARLY", "1")
+    out = tmp_path / "d.json"
+    assert test_suites.main(["--out", str(out), "host+b1"]) == 1
+    assert fake_make_with_phases.read_text(encoding="utf-8").split() == ["host-start"]
+    assert json.loads(out.read_text(encoding="utf-8"))["not_run"] == ["b1"]
