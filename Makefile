@@ -86,10 +86,8 @@ TEST_STACK := celery-stack-test
 KERNEL_LIVE ?= $(CELERY_STACK_KERNEL_LIVE)
 # The suites of make test, in order. The stack suites (e2e .. bad-input) share
 # one project; test-stack-down removes it before the Ansible suites start.
-# molecule+negative+kernel-live: negative and kernel-live run while molecule's
-# verifies mostly wait (the watchdog's cron bound), not after them.
 TEST_SUITES := bootstrap lint syntax unit validate integration e2e security chaos-quick bad-input \
-  test-stack-down molecule+negative$(if $(filter 1,$(KERNEL_LIVE)),+kernel-live) bench-quick
+  test-stack-down negative molecule bench-quick $(if $(filter 1,$(KERNEL_LIVE)),kernel-live)
 test: export CELERY_STACK_TEST_PROJECT := $(TEST_STACK)
 test: export CELERY_STACK_TEST_REUSE := 1
 test: ## Every test, each suite timed (reports/test-durations.json); KERNEL_LIVE=1 adds kernel-live

@@ -31,8 +31,6 @@ for d in "$@"; do
 done
 
 echo "== molecule verify on $* at once"
-# make test runs its next Ansible suites beside the verifies (scripts/test_suites.py).
-[ -z "${CELERY_STACK_SUITE_READY:-}" ] || : > "$CELERY_STACK_SUITE_READY"
 declare -A pid
 for d in "$@"; do mol "$d" verify >"$logs/verify-$d.log" 2>&1 & pid[$d]=$!; done
 failed=()

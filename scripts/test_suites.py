@@ -2,14 +2,10 @@
 
 usage: test_suites.py --out FILE [--cleanup TARGET] -- SUITE [SUITE...]
 
-Each SUITE is a make target, run as `make -s SUITE` in the order given. A
-SUITE written HOST+A+B is a group: HOST runs, and A then B run beside it
-once HOST says it has reached a phase that mostly waits (it creates the
-file named in $CELERY_STACK_SUITE_READY; molecule does when its verifies
-start), or after HOST when it passed without saying so. The run stops at
-the first failing suite (later suites would only fail on its leftovers).
-On a failure the --cleanup target runs too (it removes the stack the stack
-suites share), so a failed run leaves no project behind.
+Each SUITE is a make target, run as `make -s SUITE` in the order given. The
+run stops at the first failing suite (later suites would only fail on its
+leftovers). On a failure the --cleanup target runs too (it removes the
+stack the stack suites share), so a failed run leaves no project behind.
 At the end, pass or fail, it prints one line per suite with its duration
 and writes the same to FILE as JSON: that file is where the README's
 make test figure comes from. Only the standard library: this runs before
@@ -23,7 +19,6 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,42 +32,10 @@ def run_suite(make: str, target: str) -> tuple[bool, float]:
     return rc == 0, round(time.monotonic() - started, 1)
 
 
-def entry(name: str, ok: bool, seconds: float, beside: str | None = None) -> dict:
-    row = {"name": name, "seconds": seconds, "result": "passed" if ok else "FAILED"}
-    if beside:
-        row["beside"] = beside
-    return row
-
-
-def run_group(make: str, host: str, beside: list[str], poll_s: float = 0.5) -> list[dict]:
-    """HOST, and the ``beside`` suites one after another once HOST is ready (see above).
-
-    A beside suite that fails stops the ones after it; HOST always runs to its end.
-    """
-    with tempfile.TemporaryDirectory() as tmp:
-        ready = Path(tmp) / "ready"
-        env = {**os.environ, "CELERY_STACK_SUITE_READY": str(ready)}
-        started = time.monotonic()
-        # Same as run_suite: make and the target come from the Makefile.
-        proc = subprocess.Popen([make, "-s", "--no-print-directory", host], env=env)  # noqa: S603
-        while proc.poll() is None and not ready.exists():
-            time.sleep(poll_s)
-        rows: list[dict] = []
-        if proc.poll() is None or proc.returncode == 0:
-            for target in beside:
-                ok, seconds = run_suite(make, target)
-                rows.append(entry(target, ok, seconds, beside=host))
-                if not ok:
-                    break
-        rc = proc.wait()
-        return [entry(host, rc == 0, round(time.monotonic() - started, 1)), *rows]
-
-
 def summary_lines(suites: list[dict], total_s: float, passed: bool) -> list[str]:
     """One line per suite (name, seconds, result), then the total."""
     width = max((len(s["name"]) for s in suites), default=5)
     lines = [f"make test: {s['name']:<{width}} {s['seconds']:>7.1f} s  {s['result']}"
-             + (f" (beside {s['beside']})" if s.get("beside") else "")
              for s in suites]
     verdict = "all passed" if passed else "FAILED"
     lines.append(f"make test: {'total':<{width}} {total_s:>7.1f} s  {verdict}"
@@ -90,8 +53,7 @@ def record(suites: list[dict], total_s: float, passed: bool, planned: list[str])
         "result": "passed" if passed else "failed",
         "total_s": total_s,
         "suites": suites,
-        "not_run": [n for group in planned for n in group.split("+")
-                    if n not in {s["name"] for s in suites}],
+        "not_run": planned[len(suites):],
         "machine": {"cpus": os.cpu_count(), "load_at_start": list(os.getloadavg())},
     }
 
@@ -108,14 +70,9 @@ def main(argv: list[str] | None = None) -> int:
     suites: list[dict] = []
     passed = True
     for target in args.suites:
-        host, *beside = target.split("+")
-        if beside:
-            rows = run_group(make, host, beside)
-        else:
-            ok, seconds = run_suite(make, target)
-            rows = [entry(target, ok, seconds)]
-        suites.extend(rows)
-        if any(r["result"] != "passed" for r in rows):
+        ok, seconds = run_suite(make, target)
+        suites.append({"name": target, "seconds": seconds, "result": "passed" if ok else "FAILED"})
+        if not ok:
             passed = False
             break
     if not passed and args.cleanup and args.cleanup not in [s["name"] for s in suites]:
@@ -127,8 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
     print("\n".join(summary_lines(suites, total_s, passed)))
     if not passed:
-        failed = [r["name"] for r in suites if r["result"] != "passed"]
-        print(f"make test: stopped at {', '.join(failed)}; not run: "
+        print(f"make test: stopped at {suites[-1]['name']}; not run: "
               f"{', '.join(data['not_run']) or 'none'}", file=sys.stderr)
     return 0 if passed else 1
 
