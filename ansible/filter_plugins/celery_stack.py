@@ -21,7 +21,7 @@ def _pkg(module: str):
 
     Ansible imports every filter plugin in each forked worker, for every task
     that templates a filter; the derivations import Celery and kombu (0.2 s),
-    which was a third of the controller's time in a no-change run of site.yml.
+    which was a third of the controller's CPU in a no-change run of kernel.yml.
     """
     try:
         return importlib.import_module(f"celery_stack.{module}")
