@@ -2,9 +2,14 @@
 
 usage: test_suites.py --out FILE [--cleanup TARGET] -- SUITE [SUITE...]
 
-Each SUITE is a make target, run as `make -s SUITE` in the order given. The
-run stops at the first failing suite (later suites would only fail on its
-leftovers). On a failure the --cleanup target runs too (it removes the
+Each SUITE is a make target, run as `make -s SUITE` in the order given. A
+SUITE written A+B,C is a group of lanes run at once: lane A, and lane B,C
+(B then C); each suite of a group is still timed on its own, its output is
+kept and printed whole when it ends, a lane stops at its first failure and
+the group ends when every lane has. Suites share a group only when neither
+measures time bounds the other could stretch (see the Makefile). The run
+stops at the first failing suite or group (later suites would only fail on
+its leftovers). On a failure the --cleanup target runs too (it removes the
 stack the stack suites share), so a failed run leaves no project behind.
 At the end, pass or fail, it prints one line per suite with its duration
 and writes the same to FILE as JSON: that file is where the README's
@@ -19,6 +24,8 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,10 +39,60 @@ def run_suite(make: str, target: str) -> tuple[bool, float]:
     return rc == 0, round(time.monotonic() - started, 1)
 
 
+def entry(name: str, ok: bool, seconds: float, beside: str | None = None) -> dict:
+    row = {"name": name, "seconds": seconds, "result": "passed" if ok else "FAILED"}
+    if beside:
+        row["beside"] = beside
+    return row
+
+
+def lanes(token: str) -> list[list[str]]:
+    """"A+B,C" -> [["A"], ["B", "C"]]: the lanes of a group, each its suites in order."""
+    return [lane.split(",") for lane in token.split("+")]
+
+
+def run_captured(make: str, target: str, lock: threading.Lock, beside: str) -> tuple[bool, float]:
+    """run_suite with the output kept in a file and printed whole, under ``lock``, at the end."""
+    with tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace") as out:
+        started = time.monotonic()
+        # As in run_suite: make and the target come from the Makefile's recipe.
+        rc = subprocess.call([make, "-s", "--no-print-directory", target],  # noqa: S603
+                             stdout=out, stderr=subprocess.STDOUT)
+        seconds = round(time.monotonic() - started, 1)
+        out.seek(0)
+        with lock:
+            print(f"== make test: {target} ({seconds:.1f} s, "
+                  f"{'passed' if rc == 0 else 'FAILED'}, beside {beside})", flush=True)
+            sys.stdout.write(out.read())
+            sys.stdout.flush()
+    return rc == 0, seconds
+
+
+def run_group(make: str, group: list[list[str]]) -> list[dict]:
+    """Every lane at once, each in its own thread; rows in lane order."""
+    lock = threading.Lock()
+    rows: list[list[dict]] = [[] for _ in group]
+
+    def lane(i: int) -> None:
+        beside = " + ".join(",".join(other) for j, other in enumerate(group) if j != i)
+        for target in group[i]:
+            ok, seconds = run_captured(make, target, lock, beside)
+            rows[i].append(entry(target, ok, seconds, beside))
+            if not ok:
+                return
+    threads = [threading.Thread(target=lane, args=(i,)) for i in range(len(group))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return [row for lane_rows in rows for row in lane_rows]
+
+
 def summary_lines(suites: list[dict], total_s: float, passed: bool) -> list[str]:
     """One line per suite (name, seconds, result), then the total."""
     width = max((len(s["name"]) for s in suites), default=5)
     lines = [f"make test: {s['name']:<{width}} {s['seconds']:>7.1f} s  {s['result']}"
+             + (f"  (beside {s['beside']})" if s.get("beside") else "")
              for s in suites]
     verdict = "all passed" if passed else "FAILED"
     lines.append(f"make test: {'total':<{width}} {total_s:>7.1f} s  {verdict}"
@@ -53,7 +110,8 @@ def record(suites: list[dict], total_s: float, passed: bool, planned: list[str])
         "result": "passed" if passed else "failed",
         "total_s": total_s,
         "suites": suites,
-        "not_run": planned[len(suites):],
+        "not_run": [name for token in planned for lane in lanes(token) for name in lane
+                    if name not in {s["name"] for s in suites}],
         "machine": {"cpus": os.cpu_count(), "load_at_start": list(os.getloadavg())},
     }
 
@@ -69,10 +127,19 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     suites: list[dict] = []
     passed = True
-    for target in args.suites:
-        ok, seconds = run_suite(make, target)
-        suites.append({"name": target, "seconds": seconds, "result": "passed" if ok else "FAILED"})
-        if not ok:
+    for token in args.suites:
+        group = lanes(token)
+        if len(group) > 1:
+            rows = run_group(make, group)
+        else:
+            rows = []
+            for target in group[0]:
+                ok, seconds = run_suite(make, target)
+                rows.append(entry(target, ok, seconds))
+                if not ok:
+                    break
+        suites.extend(rows)
+        if any(r["result"] != "passed" for r in rows):
             passed = False
             break
     if not passed and args.cleanup and args.cleanup not in [s["name"] for s in suites]:
@@ -84,7 +151,8 @@ def main(argv: list[str] | None = None) -> int:
     args.out.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
     print("\n".join(summary_lines(suites, total_s, passed)))
     if not passed:
-        print(f"make test: stopped at {suites[-1]['name']}; not run: "
+        failed = ", ".join(r["name"] for r in suites if r["result"] != "passed")
+        print(f"make test: stopped at {failed}; not run: "
               f"{', '.join(data['not_run']) or 'none'}", file=sys.stderr)
     return 0 if passed else 1
 

@@ -68,3 +68,58 @@ def test_summary_aligns_names_and_gives_minutes():
     assert lines == ["make test: molecule   600.0 s  passed",
                      "make test: e2e         90.5 s  passed",
                      "make test: total      690.5 s  all passed (11.5 min)"]
+
+
+@pytest.fixture()
+def lane_make(tmp_path, monkeypatch):
+    """A make whose target `wait` succeeds only once target `mark` has run (5 s at most)."""
+    log, mark = tmp_path / "calls", tmp_path / "mark"
+    make = tmp_path / "make"
+    make.write_text("#!/bin/sh\n"
+                    f'echo "$3" >> {log}\n'
+                    f'echo "output of $3"\n'
+                    'case " $FAIL_TARGETS " in *" $3 "*) exit 2;; esac\n'
+                    f'[ "$3" = mark ] && touch {mark}\n'
+                    'if [ "$3" = wait ]; then i=0; '
+                    f'while [ ! -e {mark} ]; do i=$((i+1)); [ $i -gt 50 ] && exit 3; '
+                    'sleep 0.1; done; fi\n'
+                    'exit 0\n', encoding="utf-8")
+    make.chmod(make.stat().st_mode | stat.S_IXUSR)
+    monkeypatch.setenv("MAKE", str(make))
+    return log
+
+
+def test_lanes_of_a_group_run_at_once_and_each_suite_is_timed(tmp_path, lane_make, capsys):
+    # `wait` ends only after `mark`, which its lane's neighbour runs: sequentially it fails.
+    out = tmp_path / "d.json"
+    assert test_suites.main(["--out", str(out), "first", "wait+unit,mark", "last"]) == 0
+    data = json.loads(out.read_text(encoding="utf-8"))
+    rows = [(s["name"], s["result"], s.get("beside")) for s in data["suites"]]
+    assert rows == [("first", "passed", None), ("wait", "passed", "unit,mark"),
+                    ("unit", "passed", "wait"), ("mark", "passed", "wait"),
+                    ("last", "passed", None)]
+    printed = capsys.readouterr().out
+    # A group suite's output is printed whole after a header naming it.
+    assert "== make test: unit (" in printed and "output of unit" in printed
+    assert "make test: wait " in printed and "(beside unit,mark)" in printed
+
+
+def test_a_failing_lane_stops_there_the_group_ends_and_later_suites_do_not_run(
+        tmp_path, lane_make, monkeypatch, capsys):
+    monkeypatch.setenv("FAIL_TARGETS", "unit")
+    out = tmp_path / "d.json"
+    rc = test_suites.main(["--out", str(out), "--cleanup", "down",
+                           "mark+unit,lint", "e2e", "down"])
+    assert rc == 1
+    calls = lane_make.read_text(encoding="utf-8").split()
+    assert sorted(calls[:2]) == ["mark", "unit"] and calls[2:] == ["down"]
+    data = json.loads(out.read_text(encoding="utf-8"))
+    assert [(s["name"], s["result"]) for s in data["suites"]] == [("mark", "passed"),
+                                                                  ("unit", "FAILED")]
+    assert data["not_run"] == ["lint", "e2e", "down"]
+    assert "stopped at unit; not run: lint, e2e, down" in capsys.readouterr().err
+
+
+def test_lanes_split_on_plus_and_comma():
+    assert test_suites.lanes("molecule+lint,unit") == [["molecule"], ["lint", "unit"]]
+    assert test_suites.lanes("e2e") == [["e2e"]]
