@@ -6,9 +6,12 @@
 # but the single-host plays (HAProxy, Redis, workers, Flower) leave one core
 # idle, which the other distro's run fills. Verify waits for both: its
 # watchdog check measures a cron bound, so it must not share the machine
-# with a converge. Every distro's verify then runs at once (it mostly waits:
-# the watchdog's cron bound is 3 minutes of it). Each log is printed whole
-# when its step ends. Every host is destroyed at the end, failed or not.
+# with a converge, nor with the suites make test runs beside molecule: when
+# $CELERY_STACK_SUITES_BESIDE_DONE is set (scripts/test_suites.py), verify
+# waits until that file exists. Every distro's verify then runs at once (it
+# mostly waits: the watchdog's cron bound is 3 minutes of it). Each log is
+# printed whole when its step ends. Every host is destroyed at the end,
+# failed or not.
 set -uo pipefail
 
 [ $# -gt 0 ] || { echo "usage: $0 DISTRO..." >&2; exit 2; }
@@ -19,9 +22,19 @@ mol() {  # mol DISTRO STEP: one Molecule step on that distro's hosts
   MOLECULE_DISTRO="$1" MOLECULE_EPHEMERAL_DIRECTORY="$state/$1" molecule "$2" -s cluster
 }
 
+destroy() {  # destroy DISTRO: remove its hosts; with none left over, only reset its state
+  if [ -z "$(docker ps -aq --filter "label=owner=molecule" --filter "name=-$1\$")" ]; then
+    rm -rf "${state:?}/$1"
+  else
+    mol "$1" destroy
+  fi
+}
+
 cleanup() {
-  for d in "$@"; do mol "$d" destroy >"$logs/destroy-$d.log" 2>&1 \
-    || { echo "== molecule destroy on $d failed:" >&2; cat "$logs/destroy-$d.log" >&2; }; done
+  local d
+  for d in "$@"; do destroy "$d" >"$logs/destroy-$d.log" 2>&1 & done
+  for d in "$@"; do wait -n \
+    || { echo "== molecule destroy failed:" >&2; cat "$logs"/destroy-*.log >&2; }; done
   rm -rf "$logs"
 }
 trap 'cleanup "$@"' EXIT
@@ -30,7 +43,7 @@ prepare() {  # prepare DISTRO: syntax, fresh hosts, converge, idempotence (0 cha
   local step t
   for step in destroy syntax create converge idempotence; do
     t=$SECONDS
-    mol "$1" "$step" || { echo "== molecule $step on $1 failed" >&2; return 1; }
+    if [ "$step" = destroy ]; then destroy "$1"; else mol "$1" "$step"; fi || { echo "== molecule $step on $1 failed" >&2; return 1; }
     echo "== molecule $step on $1: $((SECONDS - t)) s"
   done
 }
@@ -52,5 +65,11 @@ verify() { mol "$1" verify; }
 
 DISTROS="$*"
 at_once prepare || exit 1
+if [ -n "${CELERY_STACK_SUITES_BESIDE_DONE:-}" ]; then
+  t=$SECONDS
+  echo "== molecule verify waits for the suites beside it (they would stretch its time bounds)"
+  until [ -e "$CELERY_STACK_SUITES_BESIDE_DONE" ]; do sleep 2; done
+  echo "== molecule verify waited $((SECONDS - t)) s"
+fi
 at_once verify || exit 1
 echo "== molecule cluster passed on $*"

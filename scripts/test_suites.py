@@ -6,8 +6,10 @@ Each SUITE is a make target, run as `make -s SUITE` in the order given. A
 SUITE written A+B,C is a group of lanes run at once: lane A, and lane B,C
 (B then C); each suite of a group is still timed on its own, its output is
 kept and printed whole when it ends, a lane stops at its first failure and
-the group ends when every lane has. Suites share a group only when neither
-measures time bounds the other could stretch (see the Makefile). The run
+the group ends when every lane has. The first lane may have a phase that
+measures time bounds: it waits, before that phase, for the file named in
+$CELERY_STACK_SUITES_BESIDE_DONE, created once every other lane has ended
+(molecule does, before its verifies). The run
 stops at the first failing suite or group (later suites would only fail on
 its leftovers). On a failure the --cleanup target runs too (it removes the
 stack the stack suites share), so a failed run leaves no project behind.
@@ -51,13 +53,14 @@ def lanes(token: str) -> list[list[str]]:
     return [lane.split(",") for lane in token.split("+")]
 
 
-def run_captured(make: str, target: str, lock: threading.Lock, beside: str) -> tuple[bool, float]:
+def run_captured(make: str, target: str, lock: threading.Lock, beside: str,
+                 env: dict[str, str] | None = None) -> tuple[bool, float]:
     """run_suite with the output kept in a file and printed whole, under ``lock``, at the end."""
     with tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace") as out:
         started = time.monotonic()
         # As in run_suite: make and the target come from the Makefile's recipe.
         rc = subprocess.call([make, "-s", "--no-print-directory", target],  # noqa: S603
-                             stdout=out, stderr=subprocess.STDOUT)
+                             stdout=out, stderr=subprocess.STDOUT, env=env)
         seconds = round(time.monotonic() - started, 1)
         out.seek(0)
         with lock:
@@ -69,22 +72,29 @@ def run_captured(make: str, target: str, lock: threading.Lock, beside: str) -> t
 
 
 def run_group(make: str, group: list[list[str]]) -> list[dict]:
-    """Every lane at once, each in its own thread; rows in lane order."""
+    """Every lane at once, each in its own thread; rows in lane order. The first
+    lane's suites see $CELERY_STACK_SUITES_BESIDE_DONE (see above)."""
     lock = threading.Lock()
     rows: list[list[dict]] = [[] for _ in group]
+    with tempfile.TemporaryDirectory() as tmp:
+        done = Path(tmp) / "beside-done"
+        first_env = {**os.environ, "CELERY_STACK_SUITES_BESIDE_DONE": str(done)}
 
-    def lane(i: int) -> None:
-        beside = " + ".join(",".join(other) for j, other in enumerate(group) if j != i)
-        for target in group[i]:
-            ok, seconds = run_captured(make, target, lock, beside)
-            rows[i].append(entry(target, ok, seconds, beside))
-            if not ok:
-                return
-    threads = [threading.Thread(target=lane, args=(i,)) for i in range(len(group))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+        def lane(i: int) -> None:
+            beside = " + ".join(",".join(other) for j, other in enumerate(group) if j != i)
+            for target in group[i]:
+                ok, seconds = run_captured(make, target, lock, beside,
+                                           first_env if i == 0 else None)
+                rows[i].append(entry(target, ok, seconds, beside))
+                if not ok:
+                    return
+        threads = [threading.Thread(target=lane, args=(i,)) for i in range(len(group))]
+        for t in threads:
+            t.start()
+        for t in threads[1:]:
+            t.join()
+        done.touch()  # every other lane ended (passed or not): the first may go on alone
+        threads[0].join()
     return [row for lane_rows in rows for row in lane_rows]
 
 

@@ -123,3 +123,21 @@ def test_a_failing_lane_stops_there_the_group_ends_and_later_suites_do_not_run(
 def test_lanes_split_on_plus_and_comma():
     assert test_suites.lanes("molecule+lint,unit") == [["molecule"], ["lint", "unit"]]
     assert test_suites.lanes("e2e") == [["e2e"]]
+
+
+def test_the_first_lane_can_wait_until_every_other_lane_has_ended(tmp_path, monkeypatch):
+    # `alone` waits for the file the runner creates when the other lanes are done,
+    # then fails unless `slow` (the other lane, 0.3 s) had already finished.
+    finished = tmp_path / "slow-finished"
+    make = tmp_path / "make"
+    make.write_text("#!/bin/sh\n"
+                    f'[ "$3" = slow ] && {{ sleep 0.3; touch {finished}; exit 0; }}\n'
+                    'i=0; while [ ! -e "$CELERY_STACK_SUITES_BESIDE_DONE" ]; do '
+                    'i=$((i+1)); [ $i -gt 50 ] && exit 3; sleep 0.1; done\n'
+                    f'[ -e {finished} ] || exit 4\n', encoding="utf-8")
+    make.chmod(make.stat().st_mode | stat.S_IXUSR)
+    monkeypatch.setenv("MAKE", str(make))
+    out = tmp_path / "d.json"
+    assert test_suites.main(["--out", str(out), "alone+slow"]) == 0
+    assert [s["result"] for s in json.loads(out.read_text(encoding="utf-8"))["suites"]] == [
+        "passed", "passed"]
