@@ -16,8 +16,10 @@ def _bars(ax, setups: dict, key: str, label: str) -> None:
     names = [n for n in ("A", "B", "C") if n in setups and setups[n].get(key)]
     # Figure 4 is a mean over one long window; the others are medians of runs.
     medians = [setups[n][key].get("mean", setups[n][key].get("median")) for n in names]
-    low = [m - setups[n][key]["min"] for n, m in zip(names, medians, strict=True)]
-    high = [setups[n][key]["max"] - m for n, m in zip(names, medians, strict=True)]
+    # A mean need not lie inside [min, max] to the last bit: matplotlib refuses a
+    # negative error bar (seen: a QUICK run failed on it), so clamp at 0.
+    low = [max(0.0, m - setups[n][key]["min"]) for n, m in zip(names, medians, strict=True)]
+    high = [max(0.0, setups[n][key]["max"] - m) for n, m in zip(names, medians, strict=True)]
     ax.bar(names, medians, yerr=[low, high], capsize=6, color=[COLORS[n] for n in names])
     ax.set_ylabel(label)
     for i, v in enumerate(medians):
@@ -70,8 +72,8 @@ def write(report: dict, out: Path) -> list[Path]:
     ops = f["ops"]["setups"]["A"]
     keys = [k for k in ("make_up_cold_s", "make_up_warm_s") if ops.get(k)]
     ax.bar(keys, [ops[k]["median"] for k in keys], color=COLORS["A"],
-           yerr=[[ops[k]["median"] - ops[k]["min"] for k in keys],
-                 [ops[k]["max"] - ops[k]["median"] for k in keys]], capsize=6)
+           yerr=[[max(0.0, ops[k]["median"] - ops[k]["min"]) for k in keys],
+                 [max(0.0, ops[k]["max"] - ops[k]["median"]) for k in keys]], capsize=6)
     ax.set_ylabel("seconds to all-healthy")
     ax.set_title("5. Ops speed (setup A)")
     save(fig, "fig5-ops")
