@@ -9,12 +9,7 @@ kept and printed whole when it ends, a lane stops at its first failure and
 the group ends when every lane has. The first lane may have a phase that
 measures time bounds: it waits, before that phase, for the file named in
 $CELERY_STACK_SUITES_BESIDE_DONE, created once every other lane has ended
-(molecule does, before its verifies). A lane written ~B,C runs at the
-lowest CPU priority: in a session of its own whose autogroup is niced to
-19 (a plain nice orders tasks only within their autogroup, and Docker's
-containers are groups of their own), so it runs on CPU nothing else wants;
-the first lane does not wait for it. Only suites that measure no time and
-set no timeout belong there (they may wait minutes for a core). The run
+(molecule does, before its verifies). The run
 stops at the first failing suite or group (later suites would only fail on
 its leftovers). On a failure the --cleanup target runs too (it removes the
 stack the stack suites share), so a failed run leaves no project behind.
@@ -55,34 +50,17 @@ def entry(name: str, ok: bool, seconds: float, beside: str | None = None) -> dic
 
 def lanes(token: str) -> list[list[str]]:
     """"A+B,C" -> [["A"], ["B", "C"]]: the lanes of a group, each its suites in order."""
-    return [lane.lstrip(LOW).split(",") for lane in token.split("+")]
-
-
-LOW = "~"
-# Runs argv[1:] in a new session whose autogroup (and the process) is niced to 19.
-LOWEST_PRIORITY = ("import os, sys\n"
-                   "os.setsid()\n"
-                   "with open('/proc/self/autogroup', 'w') as f:\n"
-                   "    f.write('19')\n"
-                   "os.nice(19)\n"
-                   "os.execvp(sys.argv[1], sys.argv[1:])\n")
-
-
-def low_lanes(token: str) -> list[bool]:
-    """"A+~B,C" -> [False, True]: which lanes of a group run at the lowest priority."""
-    return [lane.startswith(LOW) for lane in token.split("+")]
+    return [lane.split(",") for lane in token.split("+")]
 
 
 def run_captured(make: str, target: str, lock: threading.Lock, beside: str,
-                 env: dict[str, str] | None = None, low: bool = False) -> tuple[bool, float]:
+                 env: dict[str, str] | None = None) -> tuple[bool, float]:
     """run_suite with the output kept in a file and printed whole, under ``lock``, at the end."""
-    cmd = [make, "-s", "--no-print-directory", target]
-    if low:
-        cmd = [sys.executable, "-c", LOWEST_PRIORITY, *cmd]
     with tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace") as out:
         started = time.monotonic()
         # As in run_suite: make and the target come from the Makefile's recipe.
-        rc = subprocess.call(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)  # noqa: S603
+        rc = subprocess.call([make, "-s", "--no-print-directory", target],  # noqa: S603
+                             stdout=out, stderr=subprocess.STDOUT, env=env)
         seconds = round(time.monotonic() - started, 1)
         out.seek(0)
         with lock:
@@ -93,11 +71,9 @@ def run_captured(make: str, target: str, lock: threading.Lock, beside: str,
     return rc == 0, seconds
 
 
-def run_group(make: str, group: list[list[str]], low: list[bool] | None = None) -> list[dict]:
+def run_group(make: str, group: list[list[str]]) -> list[dict]:
     """Every lane at once, each in its own thread; rows in lane order. The first
-    lane's suites see $CELERY_STACK_SUITES_BESIDE_DONE (see above); ``low``
-    marks the lanes run at the lowest priority, which it does not wait for."""
-    low = low or [False] * len(group)
+    lane's suites see $CELERY_STACK_SUITES_BESIDE_DONE (see above)."""
     lock = threading.Lock()
     rows: list[list[dict]] = [[] for _ in group]
     with tempfile.TemporaryDirectory() as tmp:
@@ -108,19 +84,17 @@ def run_group(make: str, group: list[list[str]], low: list[bool] | None = None) 
             beside = " + ".join(",".join(other) for j, other in enumerate(group) if j != i)
             for target in group[i]:
                 ok, seconds = run_captured(make, target, lock, beside,
-                                           first_env if i == 0 else None, low[i])
+                                           first_env if i == 0 else None)
                 rows[i].append(entry(target, ok, seconds, beside))
                 if not ok:
                     return
         threads = [threading.Thread(target=lane, args=(i,)) for i in range(len(group))]
         for t in threads:
             t.start()
-        for i, t in enumerate(threads[1:], start=1):
-            if not low[i]:
-                t.join()
-        done.touch()  # every other lane ended (passed or not): the first may go on
-        for t in threads:
+        for t in threads[1:]:
             t.join()
+        done.touch()  # every other lane ended (passed or not): the first may go on alone
+        threads[0].join()
     return [row for lane_rows in rows for row in lane_rows]
 
 
@@ -166,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     for token in args.suites:
         group = lanes(token)
         if len(group) > 1:
-            rows = run_group(make, group, low_lanes(token))
+            rows = run_group(make, group)
         else:
             rows = []
             for target in group[0]:

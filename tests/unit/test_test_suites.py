@@ -141,30 +141,3 @@ def test_the_first_lane_can_wait_until_every_other_lane_has_ended(tmp_path, monk
     assert test_suites.main(["--out", str(out), "alone+slow"]) == 0
     assert [s["result"] for s in json.loads(out.read_text(encoding="utf-8"))["suites"]] == [
         "passed", "passed"]
-
-
-def test_a_low_lane_runs_niced_in_its_own_autogroup_and_is_not_waited_for(tmp_path, monkeypatch):
-    # `alone` fails if the runner waited for the low lane (`slow` takes 2 s);
-    # `slow` records its nice value and its autogroup's, which must both be 19.
-    finished, seen = tmp_path / "slow-finished", tmp_path / "seen"
-    make = tmp_path / "make"
-    make.write_text("#!/bin/sh\n"
-                    f'if [ "$3" = slow ]; then cut -d" " -f19 /proc/$$/stat > {seen}; '
-                    f'cat /proc/$$/autogroup >> {seen}; sleep 2; touch {finished}; exit 0; fi\n'
-                    'i=0; while [ ! -e "$CELERY_STACK_SUITES_BESIDE_DONE" ]; do '
-                    'i=$((i+1)); [ $i -gt 15 ] && exit 3; sleep 0.1; done\n'
-                    f'[ ! -e {finished} ] || exit 4\n', encoding="utf-8")
-    make.chmod(make.stat().st_mode | stat.S_IXUSR)
-    monkeypatch.setenv("MAKE", str(make))
-    out = tmp_path / "d.json"
-    assert test_suites.main(["--out", str(out), "alone+~slow"]) == 0
-    rows = json.loads(out.read_text(encoding="utf-8"))["suites"]
-    assert [(s["name"], s["result"]) for s in rows] == [("alone", "passed"), ("slow", "passed")]
-    nice, autogroup = seen.read_text(encoding="utf-8").splitlines()
-    assert nice == "19" and autogroup.endswith(" nice 19"), (nice, autogroup)
-    assert finished.exists()  # the group still ended only once the low lane had
-
-
-def test_lanes_mark_the_low_ones():
-    assert test_suites.lanes("molecule+~lint,unit") == [["molecule"], ["lint", "unit"]]
-    assert test_suites.low_lanes("molecule+e2e+~lint,unit") == [False, False, True]
