@@ -52,7 +52,8 @@ def test_the_change_detectors_see_a_change(host, baseline):
 
 
 @pytest.mark.parametrize("case", sorted(c for c in CASES if c not in FILTER_ONLY))
-def test_bad_inventory_fails_in_preflight_and_changes_nothing(case, host, baseline, tmp_path):
+def test_bad_inventory_fails_in_preflight_and_changes_nothing(case, host, baseline, tmp_path,
+                                                              fact_cache):
     groups_override, extra, expected = CASES[case]
     groups = {**HOSTS, **groups_override}
     if "celery_stack_topology_file" in extra:
@@ -63,7 +64,7 @@ def test_bad_inventory_fails_in_preflight_and_changes_nothing(case, host, baseli
     extra_file = tmp_path / "extra.yml"
     extra_file.write_text(yaml.safe_dump(extra), encoding="utf-8")
 
-    result = run_site(inv, extra_file)
+    result = run_site(inv, extra_file, fact_cache)
     output = result.stdout + result.stderr
     assert result.returncode != 0, output[-3000:]
     assert expected in output, output[-3000:]
