@@ -194,6 +194,6 @@ def test_the_cluster_is_whole_again(host, stopped):
                             f"broker was UP (watchdog bound {bound:.0f} s):\n"
                             f"{result.stdout}{result.stderr}")
     by_watchdog = sorted(n for n in processes(host) if n.split(":")[0] in programs
-                         and any(t > STOPS[0] for t in restarts(host, n)))
+                         and any(t > (STOPS[0] if STOPS else up) for t in restarts(host, n)))
     print(f"{sorted(failed)} served again {took:.0f} s after every broker was UP "
           f"(bound {bound:.0f} s); restarted by the watchdog: {by_watchdog or 'none'}")
