@@ -13,7 +13,9 @@ $CELERY_STACK_SUITES_BESIDE_DONE, created once every other lane has ended
 stops at the first failing suite or group (later suites would only fail on
 its leftovers). On a failure the --cleanup target runs too (it removes the
 stack the stack suites share), so a failed run leaves no project behind.
-At the end, pass or fail, it prints one line per suite with its duration
+At the end, each failed group suite's failed test lines and the end of its
+output are printed again (a CI log often shows only its tail); then, pass or
+fail, it prints one line per suite with its duration
 and writes the same to FILE as JSON: that file is where the README's
 make test figure comes from. Only the standard library: this runs before
 bootstrap has built the virtualenv.
@@ -24,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -39,6 +42,22 @@ def run_suite(make: str, target: str) -> tuple[bool, float]:
     # make and the target come from the Makefile's own recipe, no shell.
     rc = subprocess.call([make, "-s", "--no-print-directory", target])  # noqa: S603
     return rc == 0, round(time.monotonic() - started, 1)
+
+
+# Output of the group suites that failed, by target: printed again at the end.
+FAILED_OUTPUT: dict[str, str] = {}
+# Lines of a failed suite's output printed again at the end, besides its failed tests.
+TAIL_LINES = 8
+
+
+def failure_digest(target: str, text: str) -> list[str]:
+    """pytest's FAILED/ERROR lines of ``text`` (molecule boxes them in), then its last lines."""
+    lines = [re.sub(r"\x1b\[[0-9;]*m", "", ln) for ln in text.splitlines()]
+    failed = [ln.strip(" │")[:200] for ln in lines
+              if re.search(r"(^|[\s│])(FAILED|ERROR) \S+::", ln)]
+    return ([f"== make test: {target} FAILED; its failed tests:"] + (failed or ["(none named)"])
+            + [f"== make test: the last {TAIL_LINES} lines of {target}'s output:"]
+            + lines[-TAIL_LINES:])
 
 
 def entry(name: str, ok: bool, seconds: float, beside: str | None = None) -> dict:
@@ -66,8 +85,11 @@ def run_captured(make: str, target: str, lock: threading.Lock, beside: str,
         with lock:
             print(f"== make test: {target} ({seconds:.1f} s, "
                   f"{'passed' if rc == 0 else 'FAILED'}, beside {beside})", flush=True)
-            sys.stdout.write(out.read())
+            text = out.read()
+            sys.stdout.write(text)
             sys.stdout.flush()
+            if rc != 0:
+                FAILED_OUTPUT[target] = text
     return rc == 0, seconds
 
 
@@ -133,6 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("suites", nargs="+")
     args = parser.parse_args(argv)
     make = os.environ.get("MAKE", "make")
+    FAILED_OUTPUT.clear()
     load = os.getloadavg()
     started = time.monotonic()
     suites: list[dict] = []
@@ -159,6 +182,8 @@ def main(argv: list[str] | None = None) -> int:
     data["machine"]["load_at_start"] = [round(x, 2) for x in load]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    for target, text in FAILED_OUTPUT.items():
+        print("\n".join(failure_digest(target, text)))
     print("\n".join(summary_lines(suites, total_s, passed)))
     if not passed:
         failed = ", ".join(r["name"] for r in suites if r["result"] != "passed")

@@ -120,6 +120,26 @@ def test_a_failing_lane_stops_there_the_group_ends_and_later_suites_do_not_run(
     assert "stopped at unit; not run: lint, e2e, down" in capsys.readouterr().err
 
 
+def test_a_failed_group_suite_names_its_failed_tests_again_just_before_the_summary(
+        tmp_path, monkeypatch, capsys):
+    # CI logs often keep only the tail: the failed test lines must be there, after every output.
+    make = tmp_path / "make"
+    make.write_text("#!/bin/sh\n"
+                    'if [ "$3" = sec ]; then printf "\\033[31m\\342\\224\\202\\033[0m '
+                    'FAILED tests/s.py::test_x - assert 1\\n"; '
+                    'i=0; while [ $i -lt 30 ]; do echo "noise $i"; i=$((i+1)); done; exit 1; fi\n'
+                    'echo "output of $3"\n', encoding="utf-8")
+    make.chmod(make.stat().st_mode | stat.S_IXUSR)
+    monkeypatch.setenv("MAKE", str(make))
+    assert test_suites.main(["--out", str(tmp_path / "d.json"), "lint+sec"]) == 1
+    printed = capsys.readouterr().out.splitlines()
+    start = printed.index("== make test: sec FAILED; its failed tests:")
+    assert printed[start + 1] == "FAILED tests/s.py::test_x - assert 1"
+    assert printed[start + 3:start + 3 + test_suites.TAIL_LINES] == [
+        f"noise {i}" for i in range(30 - test_suites.TAIL_LINES, 30)]
+    assert printed[start + 3 + test_suites.TAIL_LINES].startswith("make test: lint ")
+
+
 def test_lanes_split_on_plus_and_comma():
     assert test_suites.lanes("molecule+lint,unit") == [["molecule"], ["lint", "unit"]]
     assert test_suites.lanes("e2e") == [["e2e"]]
