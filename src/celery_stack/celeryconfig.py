@@ -11,6 +11,10 @@ import os
 # Imported for its worker_init handler: a worker whose Redis result backend has
 # no connection errors to retry on refuses to start (celery_stack.backend_check).
 from celery_stack import backend_check as _backend_check  # noqa: F401
+
+# Imported for its worker_init handler: gevent workers keep the broker connect
+# timeout Celery's consumer clears for them (celery_stack.connect_timeout).
+from celery_stack import connect_timeout as _connect_timeout  # noqa: F401
 from celery_stack.derive import celery_settings
 from celery_stack.topology import load
 
