@@ -53,8 +53,20 @@ TAIL_LINES = 8
 def failure_digest(target: str, text: str) -> list[str]:
     """pytest's FAILED/ERROR lines of ``text`` (molecule boxes them in), then its last lines."""
     lines = [re.sub(r"\x1b\[[0-9;]*m", "", ln) for ln in text.splitlines()]
-    failed = [ln.strip(" │")[:200] for ln in lines
-              if re.search(r"(^|[\s│])(FAILED|ERROR) \S+::", ln)]
+    # Molecule wraps its box at 80 columns: "│ FAILED" alone, the test id on
+    # the lines after it (itself cut): join those back first.
+    bare = [ln.strip(" │") for ln in lines]
+    failed = []
+    for i, ln in enumerate(bare):
+        if ln in ("FAILED", "ERROR"):
+            rest = ""
+            for nxt in bare[i + 1:i + 4]:
+                if not nxt or nxt.startswith(("FAILED", "ERROR", "=")):
+                    break
+                rest += nxt
+            ln = f"{ln} {rest}"
+        if re.search(r"(^|\s)(FAILED|ERROR) \S+::", ln):
+            failed.append(ln[:200])
     return ([f"== make test: {target} FAILED; its failed tests:"] + (failed or ["(none named)"])
             + [f"== make test: the last {TAIL_LINES} lines of {target}'s output:"]
             + lines[-TAIL_LINES:])

@@ -127,6 +127,9 @@ def test_a_failed_group_suite_names_its_failed_tests_again_just_before_the_summa
     make.write_text("#!/bin/sh\n"
                     'if [ "$3" = sec ]; then printf "\\033[31m\\342\\224\\202\\033[0m '
                     'FAILED tests/s.py::test_x - assert 1\\n"; '
+                    # molecule's box cuts a long one after FAILED and mid-id
+                    'printf "  \\342\\224\\202 FAILED\\n  \\342\\224\\202   ../t/a.py::test_lo\\n'
+                    '  \\342\\224\\202   ng[h]\\n  \\342\\224\\202 ===== 1 failed\\n"; '
                     'i=0; while [ $i -lt 30 ]; do echo "noise $i"; i=$((i+1)); done; exit 1; fi\n'
                     'echo "output of $3"\n', encoding="utf-8")
     make.chmod(make.stat().st_mode | stat.S_IXUSR)
@@ -135,9 +138,10 @@ def test_a_failed_group_suite_names_its_failed_tests_again_just_before_the_summa
     printed = capsys.readouterr().out.splitlines()
     start = printed.index("== make test: sec FAILED; its failed tests:")
     assert printed[start + 1] == "FAILED tests/s.py::test_x - assert 1"
-    assert printed[start + 3:start + 3 + test_suites.TAIL_LINES] == [
+    assert printed[start + 2] == "FAILED ../t/a.py::test_long[h]"
+    assert printed[start + 4:start + 4 + test_suites.TAIL_LINES] == [
         f"noise {i}" for i in range(30 - test_suites.TAIL_LINES, 30)]
-    assert printed[start + 3 + test_suites.TAIL_LINES].startswith("make test: lint ")
+    assert printed[start + 4 + test_suites.TAIL_LINES].startswith("make test: lint ")
 
 
 def test_lanes_split_on_plus_and_comma():
