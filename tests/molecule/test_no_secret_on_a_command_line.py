@@ -1,7 +1,7 @@
 """No secret on any command line, on any host, during converge and idempotence.
 
 molecule/cluster/prepare.yml starts a sampler on every host before converge:
-it records each distinct /proc/*/cmdline, one scan every 0.15 s. Phase 0,
+it records each distinct /proc/*/cmdline, one scan every 0.1 s. Phase 0,
 first: it reads what the sampler saw before any test ran a command (some
 checks put a password on their own command lines later, e.g. Flower's curl).
 The secrets are the generated files Molecule's inventory reads
