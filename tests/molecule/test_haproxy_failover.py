@@ -22,7 +22,6 @@ testinfra_hosts = [first("celery_workers")]
 TOPOLOGY = load(None)
 LB = first("haproxy")
 BROKERS = group("rabbitmq")
-VICTIM = BROKERS[-1]
 # Seconds a node may take to stop or start (systemd waits for it); a timeout, not a claim.
 NODE_TIMEOUT = 180
 
@@ -34,6 +33,14 @@ def smoke(worker, broker_hosts: str | None, timeout: int = 60):
     return worker.run("set -a; . /etc/celery-stack/env; " + override + "set +a; "
                       f"timeout {timeout + 60} /opt/celery-stack/venv/bin/celery-stack smoke "
                       f"--timeout {timeout}")
+
+
+def delayed_delivery_retries(worker) -> int:
+    """Lines of Celery's delayed-delivery retry in every fleet log of the worker host."""
+    logs = "/var/log/celery-stack/celery-*.log"
+    result = worker.run(f"cat {logs} | grep -ac 'Retrying delayed delivery'")
+    assert result.rc in (0, 1), result.stderr  # grep: 1 = no line
+    return int(result.stdout.strip() or 0)
 
 
 def lb_only() -> str:
@@ -102,37 +109,66 @@ def test_a_client_knowing_only_haproxy_gets_every_queue_served(host):
         assert row.rstrip().endswith("ok"), row
 
 
+def gevent_consumer_node(worker) -> str:
+    """The broker whose connection carries the gevent fleet's task consumer.
+
+    Stopping that one forces the fleet that hung here before to reconnect
+    (its connection lands on any node through HAProxy); the last broker when
+    no gevent fleet consumes.
+    """
+    queues = {q for f in TOPOLOGY.fleets if f.pool == "gevent" for q in f.queues}
+    # The vhost the worker host's fleets use (their installed settings).
+    vhost = worker.run(". /etc/celery-stack/env; echo \"$CELERY_STACK_BROKER_VHOST\"")
+    vhost = vhost.stdout.strip()
+    result = host_of(BROKERS[0]).run("rabbitmqctl -q list_consumers -p "
+                                     f"{shlex.quote(vhost or '/')} queue_name channel_pid")
+    assert result.rc == 0, result.stderr
+    for line in result.stdout.splitlines():
+        name, _, pid = line.partition("\t")
+        node = pid.strip("<>").split("@", 1)[-1].split(".", 1)[0]
+        if name in queues and node in BROKERS:
+            return node
+    return BROKERS[-1]
+
+
 def test_a_stopped_broker_is_down_within_the_check_bound_and_the_client_works(host, stopped):
     lb = host_of(LB)
+    victim = gevent_consumer_node(host)
     inter, fall = check_timing(lb.file("/etc/haproxy/haproxy.cfg").content_string)
     # HAProxy marks a server DOWN after `fall` failed checks `inter` apart:
     # at most fall x inter after the node stops answering.
     bound = fall * inter
     out = "/tmp/celery-stack-watch-down.json"
-    lb.run(f"rm -f {out}; setsid {python(WATCH_DOWN, VICTIM, '5672', 'rabbitmq_amqp', '120', out)}"
+    lb.run(f"rm -f {out}; setsid {python(WATCH_DOWN, victim, '5672', 'rabbitmq_amqp', '120', out)}"
            " >/dev/null 2>&1 < /dev/null &")
 
     def watched():
         text = lb.run(f"cat {out}").stdout
         return json.loads(text) if text else None
     wait("the watcher to see the broker answer", lambda: (watched() or {}).get("last_ok"), 30, 1)
-    stop(VICTIM, stopped)
+    retries_before = delayed_delivery_retries(host)
+    stop(victim, stopped)
     def down_seen():
         rec = watched()
         return rec if rec and rec["down"] else None
-    rec = wait(f"HAProxy to mark {VICTIM} DOWN", down_seen, 120, 1)
+    rec = wait(f"HAProxy to mark {victim} DOWN", down_seen, 120, 1)
     # The watcher samples every `period` s, each AMQP probe waits up to
     # `probe_timeout` s: its two times are that coarse.
     resolution = rec["period"] + rec["probe_timeout"]
     took = rec["down"] - rec["first_miss"]
-    print(f"{VICTIM} DOWN {took:.1f} s after its first missed probe (bound {bound:.1f} s)")
+    print(f"{victim} DOWN {took:.1f} s after its first missed probe (bound {bound:.1f} s)")
     assert took <= bound + resolution, (
-        f"{VICTIM} DOWN {took:.1f} s after it stopped answering; bound {bound:.1f} s "
+        f"{victim} DOWN {took:.1f} s after it stopped answering; bound {bound:.1f} s "
         f"(fall {fall} x inter {inter} s) + {resolution} s sampling; misses {rec['misses']}")
-    assert servers(lb)[VICTIM].startswith("DOWN")
+    assert servers(lb)[victim].startswith("DOWN")
 
     result = smoke(host, lb_only())
-    assert result.rc == 0, f"with {VICTIM} down:\n{result.stdout}{result.stderr}"
+    assert result.rc == 0, f"with {victim} down:\n{result.stdout}{result.stderr}"
+    # Reconnected consumers set up delayed delivery through the first broker
+    # that answers, not by retrying the stopped node (celery_stack.consumer).
+    assert delayed_delivery_retries(host) == retries_before, (
+        f"a fleet retried delayed-delivery setup after {victim} stopped (Celery's walk of "
+        "every broker URL, 15-18 s before it consumes)")
 
 
 def test_with_every_broker_down_the_client_fails(host, stopped):

@@ -107,6 +107,9 @@ def build(topology: Topology, env: Mapping[str, str], fleet: str | None = None,
         # Publisher confirms: with quorum queues a publish returns only once
         # a majority stored it, so nothing is lost silently.
         "broker_transport_options": {"confirm_publish": topology.uses_quorum},
+        # Native delayed delivery set up once through the first URL that
+        # answers, not retried on every stopped node (celery_stack.consumer).
+        "worker_consumer": "celery_stack.consumer:Consumer",
         # --- queues and routing --------------------------------------------
         "task_queues": task_queues(topology),
         "task_routes": task_routes(topology),
