@@ -1,25 +1,34 @@
 """No secret on any command line, on any host, during converge and idempotence.
 
-molecule/cluster/prepare.yml starts a sampler on every host before converge:
-it records each distinct /proc/*/cmdline, one scan every 0.1 s. Phase 0,
-first: it reads what the sampler saw before any test ran a command (some
-checks put a password on their own command lines later, e.g. Flower's curl).
+scripts/molecule-cluster.sh runs scripts/cmdline_sampler.py on the machine
+that holds the molecule hosts, from before they are created until every
+distro's idempotence has ended: from the kernel's process events it reads the
+command line of every program started on the machine (every host's and the
+Ansible controller's) as it starts, and sweeps /proc every second for
+command lines rewritten later. It has stopped before verify, whose own checks
+put passwords on their command lines (Flower's curl, say).
 The secrets are the generated files Molecule's inventory reads
 (infra.SECRETS); they are created on the controller during converge, so a
 sampler that started before the oldest of them saw the whole converge.
 """
 
 import json
+import os
+from pathlib import Path
 
 import pytest
-from infra import SECRETS, group
+from infra import SECRETS, first
 
 pytestmark = pytest.mark.phase(0)
-testinfra_hosts = group("all")
-SAMPLER_DIR = "/root/cmdline-sampler"
-# Share of scan gaps allowed above the sampler's 0.2 s bound: none but a rare
-# scheduling hiccup (a loaded machine), each printed with the largest gap.
-LATE_SHARE = 0.01
+# What is checked lives on this machine, not on a host: one run per distro.
+testinfra_hosts = [first("rabbitmq")]
+
+
+def sampler_dir() -> Path:
+    where = os.environ.get("CELERY_STACK_CMDLINE_SAMPLER_DIR")
+    assert where, ("CELERY_STACK_CMDLINE_SAMPLER_DIR is not set: run molecule through "
+                   "scripts/molecule-cluster.sh (make molecule), which starts the sampler")
+    return Path(where)
 
 
 def secrets() -> dict[str, str]:
@@ -28,17 +37,25 @@ def secrets() -> dict[str, str]:
     return {p.name: p.read_text(encoding="utf-8").strip() for p in files}
 
 
-def test_no_secret_appeared_on_any_command_line(host):
-    status = json.loads(host.file(f"{SAMPLER_DIR}/status.json").content_string)
-    oldest = min(p.stat().st_mtime for p in SECRETS.iterdir() if p.is_file())
-    assert status["started"] < oldest, "the sampler started after converge had begun"
-    assert host.run(f"kill -0 {status['pid']}").rc == 0, "the sampler died before verify"
-    late = status["late"] / max(1, status["scans"] - 1)
-    print(f"{status['scans']} scans, {status['late']} gaps over {status['late_s']} s "
-          f"(max {status['max_gap']} s)")
-    assert late <= LATE_SHARE, (f"{status['late']} of {status['scans']} scans came more than "
-                                f"{status['late_s']} s apart (max {status['max_gap']} s)")
-    seen = host.file(f"{SAMPLER_DIR}/cmdlines").content_string
-    assert seen.count("\n") > 10, "the sampler recorded almost nothing"
+def test_no_secret_appeared_on_any_command_line():
+    status = json.loads((sampler_dir() / "status.json").read_text(encoding="utf-8"))
+    stamps = [p.stat().st_mtime for p in SECRETS.iterdir() if p.is_file()]
+    assert stamps, f"{SECRETS}: no generated secret (converge creates them)"
+    assert status["started"] < min(stamps), "the sampler started after converge had begun"
+    assert "stopped" in status, "the sampler did not end cleanly after idempotence"
+    assert status["stopped"] > max(stamps), "the sampler stopped before the last secret was made"
+    print(f"{status['execs']} execs: {status['read']} read, {status['gone']} ended before "
+          f"their read, {status['lost']} events lost; largest delay exec to read "
+          f"{status['max_delay']} s, {status['late']} over {status['late_s']} s; "
+          f"{status['sweeps']} sweeps")
+    assert status["lost"] == 0, "the kernel dropped process events: some execs went unseen"
+    # Every program looked at within 0.2 s of its exec (issue 11's acceptance): one
+    # that ended before its read lived less than that read's delay.
+    assert status["late"] == 0, (f"{status['late']} of {status['execs']} execs were read more "
+                                 f"than {status['late_s']} s after they began "
+                                 f"(max {status['max_delay']} s)")
+    seen = (sampler_dir() / "cmdlines").read_text(encoding="utf-8", errors="replace")
+    for program in ("ansible-playbook", "rabbitmq-server", "supervisord"):  # controller, hosts
+        assert program in seen, f"the sampler never saw {program}: it missed the converge"
     leaked = sorted(name for name, value in secrets().items() if value in seen)
-    assert not leaked, f"secrets on a command line of {host.backend.host}: {leaked}"
+    assert not leaked, f"generated secrets seen on a command line during converge: {leaked}"
