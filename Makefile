@@ -87,7 +87,7 @@ KERNEL_LIVE ?= $(CELERY_STACK_KERNEL_LIVE)
 # The suites of make test, in order; A+B,C runs lane A beside lane B,C
 # (scripts/test_suites.py). The suites that measure no time bound (lint ..
 # security) run beside molecule's converges, in two lanes: over SSH molecule
-# prepares in ~12 min and one lane of them took ~14 (its compose suites
+# prepared in ~12 min while one lane of them took ~13.5 (its compose suites
 # mostly wait on containers). Molecule's verifies, which measure the
 # watchdog's cron bound, wait until both lanes have ended. The stack suites (e2e .. bad-input)
 # share one project: e2e starts it, chaos-quick, which measures bounds, runs
