@@ -15,6 +15,10 @@ from celery_stack import backend_check as _backend_check  # noqa: F401
 # Imported for its worker_init handler: gevent workers keep the broker connect
 # timeout Celery's consumer clears for them (celery_stack.connect_timeout).
 from celery_stack import connect_timeout as _connect_timeout  # noqa: F401
+
+# Imported for its worker_init handler: gevent workers log every greenlet's
+# stack on SIGUSR2 (celery_stack.green_dump).
+from celery_stack import green_dump as _green_dump  # noqa: F401
 from celery_stack.derive import celery_settings
 from celery_stack.topology import load
 

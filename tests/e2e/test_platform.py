@@ -116,6 +116,33 @@ def test_every_service_healthy_and_smoke_passes(stack: Compose) -> None:
     assert_smoke_ok(stack)
 
 
+def rabbitmqctl_rows(stack: Compose, *args: str) -> list[list[str]]:
+    proc = stack.exec("rabbit1", "rabbitmqctl", "-q", *args, "--no-table-headers", timeout=60)
+    assert proc.returncode == 0, show(proc)
+    return [line.split("\t") for line in proc.stdout.splitlines() if line.strip()]
+
+
+def test_a_gevent_fleet_answers_remote_control_from_its_consumer_loop(stack: Compose) -> None:
+    """Its mailbox consumes on the connection its tasks come on (celery_stack.consumer).
+
+    Celery's own mailbox greenlet has a connection of its own: a ping answered
+    there proves nothing about the loop that takes tasks, which the watchdog
+    relies on.
+    """
+    green = [f for f in topology().fleets if f.pool == "gevent"]
+    assert green, "the demo topology has no gevent fleet to check"
+    connection = {pid: conn for pid, conn in rabbitmqctl_rows(stack, "list_channels", "pid",
+                                                              "connection")}
+    consumers = rabbitmqctl_rows(stack, "list_consumers", "-p", VHOST, "queue_name", "channel_pid")
+    for fleet in green:
+        tasks = {connection[pid] for name, pid in consumers if name in fleet.queues}
+        boxes = {name: connection[pid] for name, pid in consumers
+                 if re.fullmatch(rf"{re.escape(fleet.name)}-\d+@.+\.celery\.pidbox", name)}
+        assert len(boxes) == fleet.processes, (fleet.name, consumers)
+        for box, conn in boxes.items():
+            assert conn in tasks, f"{box} consumes on {conn}, not on a task connection {tasks}"
+
+
 # ------------------------------------------------------------------- failure
 
 def haproxy_status(server: str) -> str:

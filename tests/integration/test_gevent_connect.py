@@ -11,6 +11,7 @@ the stack's settings (celery_stack.celeryconfig), no container needed.
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -54,8 +55,9 @@ class SilentBroker:
             conn.close()
 
 
-def test_a_gevent_worker_times_out_a_silent_handshake_and_connects_again(tmp_path: Path) -> None:
-    broker = SilentBroker()
+def start_gevent_worker(tmp_path: Path, broker: SilentBroker) -> tuple[subprocess.Popen, Path,
+                                                                      dict]:
+    """The real gevent worker of the `net` fleet against the silent peer: process, log, env."""
     password = tmp_path / "broker_password"
     password.write_text("not-used-the-peer-never-asks", encoding="utf-8")
     env = {**os.environ,
@@ -65,9 +67,6 @@ def test_a_gevent_worker_times_out_a_silent_handshake_and_connects_again(tmp_pat
            "CELERY_STACK_FLEET": "net"}
     for name in ("CELERY_STACK_REDIS_HOST", "CELERY_STACK_RESULT_BACKEND", "CELERY_STACK_TOPOLOGY"):
         env.pop(name, None)
-    # The timeout the worker must keep: the stack's setting as any client of it sees it.
-    configured = make_app(load(None), env).conf.broker_connection_timeout
-    assert configured, "the stack's settings give no broker connect timeout to keep"
     log = tmp_path / "worker.log"
     with log.open("w", encoding="utf-8") as out:
         worker = subprocess.Popen(
@@ -75,7 +74,16 @@ def test_a_gevent_worker_times_out_a_silent_handshake_and_connects_again(tmp_pat
              "worker", "--pool", "gevent", "--concurrency", "2", "--queues", "net",
              "--without-gossip", "--without-mingle", "--loglevel", "INFO"],
             env=env, cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT)
+    return worker, log, env
+
+
+def test_a_gevent_worker_times_out_a_silent_handshake_and_connects_again(tmp_path: Path) -> None:
+    broker = SilentBroker()
+    worker, log, env = start_gevent_worker(tmp_path, broker)
     try:
+        # The timeout the worker must keep: the stack's setting as any client of it sees it.
+        configured = make_app(load(None), env).conf.broker_connection_timeout
+        assert configured, "the stack's settings give no broker connect timeout to keep"
         deadline = time.monotonic() + RETRY_TIMEOUT
         while len(broker.accepted) < 2 and time.monotonic() < deadline and worker.poll() is None:
             time.sleep(0.2)
@@ -87,6 +95,32 @@ def test_a_gevent_worker_times_out_a_silent_handshake_and_connects_again(tmp_pat
         print(f"second connection {gap:.1f} s after the first (connect timeout {configured} s)")
         # It gave up on the first peer no sooner than its timeout allows.
         assert gap >= configured, f"retried after {gap:.1f} s, before the {configured} s timeout"
+    finally:
+        worker.kill()
+        worker.wait(timeout=30)
+        broker.close()
+
+
+def test_a_gevent_worker_logs_every_greenlets_stack_on_sigusr2(tmp_path: Path) -> None:
+    """Where a stuck consumer waits, while its remote control still answers (green_dump)."""
+    broker = SilentBroker()
+    worker, log, _ = start_gevent_worker(tmp_path, broker)
+    try:
+        deadline = time.monotonic() + RETRY_TIMEOUT
+        while not broker.accepted and time.monotonic() < deadline and worker.poll() is None:
+            time.sleep(0.2)
+        text = log.read_text(encoding="utf-8")
+        assert broker.accepted, f"the worker never connected:\n{text[-2000:]}"
+        worker.send_signal(signal.SIGUSR2)  # now waiting in the handshake the peer never answers
+        marker = "every greenlet's stack follows"
+        while marker not in log.read_text(encoding="utf-8") and time.monotonic() < deadline:
+            time.sleep(0.2)
+        text = log.read_text(encoding="utf-8")
+        assert worker.poll() is None, f"SIGUSR2 ended the worker:\n{text[-2000:]}"
+        assert marker in text, f"no stack dump after SIGUSR2:\n{text[-2000:]}"
+        dump = text[text.index(marker):]
+        # The consumer greenlet's frames: Celery's connect, inside py-amqp's handshake.
+        assert "celery/worker/consumer" in dump and "amqp/connection.py" in dump, dump[-4000:]
     finally:
         worker.kill()
         worker.wait(timeout=30)

@@ -3,6 +3,7 @@
 import re
 
 import pytest
+from fleet_diag import print_failing_fleets
 from infra import SECRETS, first, host_of, secret
 
 from celery_stack.topology import load
@@ -20,6 +21,8 @@ def supervisor_status(host) -> dict[str, str]:
 @pytest.mark.phase(0)  # before the watchdog check stops a process
 def test_smoke_every_queue_served_by_its_own_fleet(host):
     result = host.run("celery-stack smoke --timeout 90")
+    if result.rc != 0:
+        print_failing_fleets(host, result.stderr)
     assert result.rc == 0, result.stdout + result.stderr
     for queue in TOPOLOGY.queues:
         row = next(line for line in result.stdout.splitlines() if line.startswith(queue.name))

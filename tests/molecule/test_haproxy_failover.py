@@ -8,14 +8,14 @@ time, and waits for the whole cluster, whatever the tests did.
 """
 
 import json
-import re
 import shlex
 import time
 
 import pytest
+from fleet_diag import failed_queues, print_failing_fleets
 from haproxy_stat import WATCH_DOWN, check_timing, python, servers
 from infra import first, group, host_of
-from watchdog_host import PASS_START_S, cron_settings, processes, program_setting
+from watchdog_host import PASS_START_S, cron_settings, program_setting
 
 from celery_stack.topology import load
 
@@ -28,13 +28,20 @@ BROKERS = group("rabbitmq")
 NODE_TIMEOUT = 180
 
 
-def smoke(worker, broker_hosts: str | None, timeout: int = 60):
-    """`celery-stack smoke` with the host's environment, optionally another broker list."""
+def smoke(worker, broker_hosts: str | None, timeout: int = 60, diagnose: bool = True):
+    """`celery-stack smoke` with the host's environment, optionally another broker list.
+
+    A failed smoke prints the failing fleets' state and logs (fleet_diag) unless
+    ``diagnose`` is off (a failure the test expects).
+    """
     override = f"CELERY_STACK_BROKER_HOSTS={shlex.quote(broker_hosts)}; " if broker_hosts else ""
     # The smoke gives up after `timeout` s; `timeout` kills it only if it hangs past that.
-    return worker.run("set -a; . /etc/celery-stack/env; " + override + "set +a; "
-                      f"timeout {timeout + 60} /opt/celery-stack/venv/bin/celery-stack smoke "
-                      f"--timeout {timeout}")
+    result = worker.run("set -a; . /etc/celery-stack/env; " + override + "set +a; "
+                        f"timeout {timeout + 60} /opt/celery-stack/venv/bin/celery-stack smoke "
+                        f"--timeout {timeout}")
+    if result.rc != 0 and diagnose:
+        print_failing_fleets(worker, result.stderr)
+    return result
 
 
 def delayed_delivery_retries(worker) -> int:
@@ -180,17 +187,11 @@ def test_with_every_broker_down_the_client_fails(host, stopped):
             stop(name, stopped)
     wait("HAProxy to mark every broker DOWN",
          lambda: all(s.startswith("DOWN") for s in servers(lb).values()), 60, 1)
-    result = smoke(host, lb_only(), timeout=30)
+    result = smoke(host, lb_only(), timeout=30, diagnose=False)
     out = result.stdout + result.stderr
     assert result.rc != 0, f"smoke passed with every broker down:\n{out}"
     # It must fail, not hang until `timeout` kills it (exit status 124).
     assert result.rc != 124, f"smoke hung with every broker down:\n{out}"
-
-
-def failed_queues(result) -> set[str]:
-    """Queues `celery-stack smoke` names in "smoke: FAILED for queue(s): a, b"."""
-    m = re.search(r"FAILED for queue\(s\): (.+)", result.stderr)
-    return {q.strip() for q in m.group(1).split(",")} if m else set()
 
 
 def test_the_cluster_is_whole_again(host, stopped):
@@ -207,12 +208,9 @@ def test_the_cluster_is_whole_again(host, stopped):
     # consumer can still hang in its reconnect (1 of 3 runs on 2026-12-07, after
     # the connect-timeout fix); the watchdog must then restart it within its
     # bound. Any other fleet failing, or the watchdog missing its bound, fails.
-    failed = failed_queues(result)
+    failed = failed_queues(result.stderr)
     green = {q: f for f in TOPOLOGY.fleets if f.pool in ("gevent", "eventlet") for q in f.queues}
     programs = {green[q].program for q in failed if q in green}
-    for name in sorted(n for n in processes(host) if n.split(":")[0] in programs):
-        print(f"== {name}, last log lines (stderr):")
-        print(host.run(f"supervisorctl tail -6000 {shlex.quote(name)} stderr").stdout)
     assert failed and failed <= set(green), result.stdout + result.stderr
     settings = cron_settings(host)
     # Silent since the outage, so decided at most interval + threshold (+ the

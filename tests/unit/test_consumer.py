@@ -1,11 +1,13 @@
-"""celery_stack.consumer: delayed delivery set up through the first broker URL that answers."""
+"""celery_stack.consumer: delayed delivery through the first URL that answers; control in the loop."""
 
 from types import SimpleNamespace
 
 import pytest
+from celery import Celery
+from celery.worker.pidbox import gPidbox
 
 from celery_stack import consumer
-from celery_stack.consumer import ClusterDelayedDelivery, Consumer, failover_order
+from celery_stack.consumer import ClusterDelayedDelivery, Consumer, LoopControl, failover_order
 
 URLS = "amqp://u:p@lb:5672/v;amqp://u:p@mq1:5672/v;amqp://u:p@mq2:5672/v"
 
@@ -52,7 +54,20 @@ def test_celerys_own_walk_only_when_no_url_answers(step):
     assert calls == ["lb", "mq1", "mq2", "walk"]
 
 
-def test_the_consumer_runs_this_step_instead_of_celerys():
+def test_the_consumer_runs_these_steps_instead_of_celerys():
     steps = Consumer.Blueprint.default_steps
-    assert consumer.CELERY_STEP not in steps
+    assert "celery.worker.consumer.delayed_delivery:DelayedDelivery" not in steps
+    assert "celery.worker.consumer.control:Control" not in steps
     assert "celery_stack.consumer:ClusterDelayedDelivery" in steps
+    assert "celery_stack.consumer:LoopControl" in steps
+
+
+@pytest.mark.parametrize("green", [True, False])
+def test_remote_control_consumes_on_the_consumers_connection_for_every_pool(green):
+    """No mailbox greenlet (gPidbox, its own connection) even for a green pool."""
+    app = Celery("t", set_as_current=False)
+    c = SimpleNamespace(app=app, hostname="w@h", pool=SimpleNamespace(is_green=green),
+                        controller=SimpleNamespace(use_eventloop=not green))
+    step = LoopControl(c)
+    assert not isinstance(step.box, gPidbox)
+    assert step.start == step.box.start and step.stop == step.box.stop
