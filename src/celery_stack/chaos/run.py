@@ -32,10 +32,11 @@ from .report import Result, Run, failures, to_json, to_markdown
 QUICK = (1, 2, 3, 4, 7)
 FULL = (1, 2, 3, 4, 5, 6, 7)
 # Services each scenario disturbs on purpose (scenario 3 beside them skips them).
-# Scenario 1's broker kill closes every worker's connection; the gevent fleet's
-# remote-control greenlet (Celery's gPidbox loop) dies on that OSError, so the
-# fleet stops answering pings and its own watchdog rightly restarts it 2-3 min
-# later (seen 2026-12-01): beside scenario 1 that restart is not a wrong one.
+# Scenario 1's broker kill makes every worker reconnect. Until remote control
+# moved into the consumer loop (celery_stack.consumer.LoopControl) the gevent
+# fleet then answered no ping and its watchdog restarted it 2-3 min later
+# (seen 2026-12-01); a gevent consumer stuck in its reconnect (README, Known
+# limits) is still restarted so: beside scenario 1 that is not a wrong restart.
 # Scenario 4 kills Redis only, which the watchdog never reads (broker control
 # and queue depth): it restarts no worker process, and checks so itself.
 DISTURBS = {1: {"worker-net"}, 2: {"worker-default"}, 4: set(), 7: {"worker-bulk"}}
