@@ -1,4 +1,4 @@
-"""celery_stack.consumer: delayed delivery through the first URL that answers; control in the loop."""
+"""celery_stack.consumer: delayed delivery via the first URL that answers; control in the loop."""
 
 from types import SimpleNamespace
 
