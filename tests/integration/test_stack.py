@@ -29,8 +29,8 @@ pytestmark = pytest.mark.integration
 
 QUEUES = ("default", "priority", "bulk")
 HUNG = "celery-priority:celery-priority-00"
-# stopwaitsecs (25: a SIGSTOPped worker ignores TERM until Supervisor kills
-# it) + startsecs (10) + pings, with room to spare.
+# stopwaitsecs (25: the most a stop may take, though the watchdog continues a
+# SIGSTOPped worker so it stops warmly) + startsecs (10) + pings, with room to spare.
 WATCHDOG_TIMEOUT = 150
 
 
@@ -96,6 +96,10 @@ def test_watchdog_restarts_exactly_the_hung_process(stack: Stack) -> None:
         restarted = [line for line in proc.stdout.splitlines() if " restart:" in line]
         assert len(restarted) == 1, show(proc)
         assert HUNG in restarted[0], show(proc)
+        # It continued the stopped process first, so Supervisor's TERM reached it.
+        continued = [line for line in proc.stdout.splitlines() if "was stopped by a signal" in line]
+        assert len(continued) == 1 and HUNG in continued[0] and str(hung_pid) in continued[0], \
+            show(proc)
     finally:
         # If the watchdog did not act, do not leave a stopped process behind.
         stack.exec(stack.worker, "sh", "-c", f"kill -CONT {hung_pid} 2>/dev/null || true")

@@ -63,7 +63,9 @@ def test_cron_watchdog_restarted_exactly_that_process_within_its_bound(host):
         assert took <= bound, (f"the watchdog decided to restart {name} {took:.0f} s after "
                                f"SIGSTOP; bound {bound:.0f} s (interval {s['interval']:.0f} + "
                                f"threshold {s['threshold']:.0f} + pass start {PASS_START_S:.0f})")
-        # Supervisor kills the stopped process after stopwaitsecs, then starts a new one.
+        # The watchdog continues the stopped process before Supervisor's TERM
+        # (celery_stack.watchdog.resume), so it stops warmly within stopwaitsecs;
+        # then Supervisor starts a new one.
         wait = (program_setting(host, STOPPED["program"], "stopwaitsecs")
                 + program_setting(host, STOPPED["program"], "startsecs") + s["interval"])
         deadline = new[0] + wait
@@ -79,6 +81,12 @@ def test_cron_watchdog_restarted_exactly_that_process_within_its_bound(host):
         changed = {n: (pid, now.get(n, ("", None))[1]) for n, pid in STOPPED["before"].items()
                    if n != name and now.get(n, ("", None))[1] != pid}
         assert not changed, f"other processes restarted (old, new pid): {changed}"
+        # Warm: Supervisor saw it exit by itself, not end by its SIGKILL after stopwaitsecs.
+        process = name.split(":")[-1]
+        log = host.run(f"journalctl -u supervisor --no-pager -o cat --since @{int(STOPPED['at'])}"
+                       f" | grep -F 'stopped: {process} '").stdout
+        assert "(exit status 0)" in log and "SIGKILL" not in log, (
+            f"{name} did not stop warmly after the watchdog's restart:\n{log}")
     finally:
         # Never leave a stopped process behind for later checks.
         host.run(f"kill -0 {STOPPED['pid']} 2>/dev/null && kill -CONT {STOPPED['pid']}")

@@ -55,8 +55,9 @@ def hung_worker(ctx: Ctx, result: Result) -> None:
     victim, sibling = f"{program}:{program}-00", f"{program}:{program}-01"
     interval, threshold, ping = watchdog_settings(ctx, SERVICE)
     # Decision: checks.watchdog_decision_bound (interval + threshold, then the
-    # deciding pass's probes); then Supervisor stops the stopped process (TERM
-    # is ignored: stopwaitsecs, then KILL) and starts it (startsecs).
+    # deciding pass's probes); then Supervisor stops the stopped process (the
+    # watchdog continues it first, so TERM starts a warm shutdown: at most
+    # stopwaitsecs, then KILL) and starts it (startsecs).
     decide = checks.watchdog_decision_bound(interval, threshold, ping, watchdog_rules.PASS_JITTER)
     bound = decide + fleet.stop_wait + START_SECS
     result.facts.update(container=f"{SERVICE} ({fleet.processes} processes of fleet {FLEET})",
@@ -105,7 +106,7 @@ def hung_worker(ctx: Ctx, result: Result) -> None:
             result.recovery["watchdog_decided"] = decided - t0_wall
             result.recovery["restart_after_decision"] = took - (decided - t0_wall)
         wait_done(ctx, run, list(held), 240)
-        result.check(f"tasks it held ({len(held)}) redelivered and completed",
+        result.check(f"tasks it held ({len(held)}) completed (warm stop or redelivery)",
                      bool(held), "none held" if not held else "")
         after = pids(ctx)
         result.check(f"its sibling {sibling} in the same container kept its pid",

@@ -25,7 +25,7 @@ from ..derive.connections import SettingsError
 from ..topology import Topology, TopologyError, load
 from ..topology.model import Fleet
 from . import decide as rules
-from . import probes, supervisor_rpc
+from . import probes, resume, supervisor_rpc
 from . import state as state_mod
 
 # Forget other hosts' nodes not seen for a day: keeps the state file bounded.
@@ -51,6 +51,7 @@ class Process:
     node: str
     state: str
     uptime: float
+    pid: int = 0  # Supervisor's pid of the process; 0 when it is not running
 
 
 @dataclass(frozen=True)
@@ -85,7 +86,8 @@ def list_processes(infos: list[dict[str, Any]], topology: Topology,
         uptime = float(info["now"] - info["start"]) if running else 0.0
         found.append(Process(f"{fleet.program}:{info['name']}", fleet,
                              fleet.node_name(int(match.group(1)), hostname),
-                             str(info.get("statename", "UNKNOWN")), uptime))
+                             str(info.get("statename", "UNKNOWN")), uptime,
+                             int(info.get("pid") or 0) if running else 0))
     return found
 
 
@@ -135,15 +137,18 @@ def _track_all(topology: Topology, procs: list[Process], state: state_mod.State,
 def run_once(topology: Topology, supervisor: supervisor_rpc.Supervisor, prober: probes.Prober,
              state: state_mod.State, now: float, options: RunOptions,
              checkpoint: Callable[[state_mod.State], None] | None = None,
-             emit: Callable[[Report], None] | None = None) -> list[Report]:
+             emit: Callable[[Report], None] | None = None,
+             say: Callable[[str], None] | None = None) -> list[Report]:
     """Decide for every fleet process and restart the hung ones; updates ``state`` in place.
 
     ``checkpoint`` is called with the updated state before any restart, so a
     restart is on disk (and counts toward backoff) even if this run is killed.
     ``emit`` gets each decision before any restart (a stop may take
-    stopwaitsecs), and again each restart that failed.
+    stopwaitsecs), and again each restart that failed. ``say`` gets a line for
+    each stopped process continued before its restart (celery_stack.watchdog.resume).
     """
     emit = emit or (lambda _report: None)
+    say = say or (lambda _line: None)
     procs = list_processes(supervisor.getAllProcessInfo(), topology, options.hostname)
     running = [p.node for p in procs if p.state == "RUNNING"]
     answered = prober.ping(running)
@@ -189,6 +194,9 @@ def run_once(topology: Topology, supervisor: supervisor_rpc.Supervisor, prober: 
         emit(report)
     failed = {}
     for p in to_restart:
+        if resume.resume_if_stopped(p.pid):
+            say(f"watchdog: {p.name} ({p.node}) pid {p.pid} was stopped by a signal: "
+                "continued it, so it handles Supervisor's TERM (warm shutdown)")
         try:
             supervisor_rpc.restart(supervisor, p.name)
         except (supervisor_rpc.SupervisorError, OSError, xmlrpc.client.Error) as exc:
@@ -339,7 +347,8 @@ def run_pass(args: argparse.Namespace) -> int:
             try:
                 reports = run_once(topology, supervisor, prober, state, time.time(), options,
                                    checkpoint=lambda s: state_mod.save(state_path, s),
-                                   emit=lambda r: _emit(r, args.quiet))
+                                   emit=lambda r: _emit(r, args.quiet),
+                                   say=lambda line: print(line, flush=True))
             except (OSError, xmlrpc.client.Error) as exc:
                 _error(f"cannot reach Supervisor at {supervisor_rpc.redact(url)}: {exc}; "
                        "check --supervisor-url and that supervisord runs")
