@@ -46,10 +46,16 @@ HEADERS = 16 + 20  # struct nlmsghdr + struct cn_msg, before struct proc_event
 
 
 class Recorder:
+    """What the reads found. Its lock guards memory only: no file I/O is done under
+    it, nor on the thread that receives the events (a write that waits on a busy
+    disk must delay no read: in CI, 18 of 31,781 reads started up to 0.64 s late
+    while the status file was written on that thread, under the lock)."""
+
     def __init__(self, out_dir: str):
         self.out_dir = out_dir
         self.lock = threading.Lock()
         self.seen: set[bytes] = set()
+        self.pending: list[bytes] = []  # new command lines, written by flush()
         self.out = open(os.path.join(out_dir, "cmdlines"), "ab")  # noqa: SIM115 (open for the whole run)
         self.status = {"started": time.time(), "late_s": LATE_S, "execs": 0, "read": 0,
                        "gone": 0, "lost": 0, "late": 0, "max_delay": 0.0, "sweeps": 0,
@@ -69,8 +75,7 @@ class Recorder:
                 self.status["late"] += delay > LATE_S
             if raw and raw not in self.seen:
                 self.seen.add(raw)
-                self.out.write(raw.rstrip(b"\0").replace(b"\0", b" ") + b"\n")
-                self.out.flush()
+                self.pending.append(raw.rstrip(b"\0").replace(b"\0", b" ") + b"\n")
 
     def sweep(self) -> None:
         for name in os.listdir("/proc"):
@@ -79,13 +84,18 @@ class Recorder:
         with self.lock:
             self.status["sweeps"] += 1
 
-    def write_status(self, **extra) -> None:
+    def flush(self, **extra) -> None:
+        """New command lines and the status to disk; the I/O outside the lock."""
         with self.lock:
             self.status.update(extra)
-            tmp = os.path.join(self.out_dir, "status.json.tmp")
-            with open(tmp, "w", encoding="utf-8") as f:
-                json.dump(self.status, f)
-            os.replace(tmp, os.path.join(self.out_dir, "status.json"))
+            lines, self.pending = self.pending, []
+            status = dict(self.status)
+        self.out.write(b"".join(lines))
+        self.out.flush()
+        tmp = os.path.join(self.out_dir, "status.json.tmp")
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(status, f)
+        os.replace(tmp, os.path.join(self.out_dir, "status.json"))
 
 
 def subscribe() -> socket.socket:
@@ -107,23 +117,27 @@ def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     rec = Recorder(out_dir)
     sock = subscribe()  # before the first sweep: nothing starts unseen between them
-    pool = ThreadPoolExecutor(max_workers=8)  # threads inherit the real-time policy
+    # Threads inherit the real-time policy. A read of a process that is exec'ing
+    # again blocks until that exec ends: enough threads that such reads never
+    # hold up the next event's.
+    pool = ThreadPoolExecutor(max_workers=64)
 
-    def sweeper() -> None:
+    def sweeper() -> None:  # and writer: every file write happens on this thread
         while not stopping.is_set():
             rec.sweep()
+            rec.flush(updated=time.time())
             stopping.wait(SWEEP_S)
-    threading.Thread(target=sweeper, daemon=True).start()
-    written = time.monotonic()
+    writer = threading.Thread(target=sweeper, daemon=True)
+    writer.start()
     while not stopping.is_set():
         try:
             data = sock.recv(4096)
         except TimeoutError:
-            data = b""
+            continue
         except OSError:  # ENOBUFS: the kernel dropped events
             with rec.lock:
                 rec.status["lost"] += 1
-            data = b""
+            continue
         if len(data) >= HEADERS + 24:
             what, _cpu, ts = struct.unpack_from("=IIQ", data, HEADERS)
             if what == PROC_EVENT_EXEC:
@@ -131,12 +145,10 @@ def main() -> None:
                 with rec.lock:
                     rec.status["execs"] += 1
                 pool.submit(rec.read, tgid, ts)
-        if time.monotonic() - written > 5:
-            written = time.monotonic()
-            rec.write_status(updated=time.time())
     pool.shutdown(wait=True)
+    writer.join()
     rec.sweep()  # one last look: nothing between the last sweep and the stop
-    rec.write_status(stopped=time.time())
+    rec.flush(stopped=time.time())
 
 
 if __name__ == "__main__":
