@@ -2,8 +2,8 @@
 
 Printed only when a smoke fails (pytest shows a failed test's output). A
 gevent fleet is first asked for every greenlet's stack (SIGUSR2,
-celery_stack.green_dump): its remote control answers pings even when its
-consumer greenlet is stuck, so only the stacks show where it waits.
+celery_stack.green_dump): its log alone does not say where a stuck consumer
+greenlet waits.
 """
 
 from __future__ import annotations
